@@ -1,0 +1,225 @@
+r"""Input statistics: presynaptic moments and the synaptic input they produce (theory.md section 3).
+
+Presynaptic activity :math:`a_j[t]` is described by its per-step mean :math:`m_a` and second moment
+:math:`q_a` (:class:`InputMoments`). Through weights of mean :math:`\mu_w`, std :math:`\sigma_w` and
+fan-in :math:`N` it gives each neuron the per-step input :math:`x_i[t] = \sum_j W_{ij} a_j[t] + b`
+(:class:`SynapticInput`), whose statistics split into
+
+* annealed: :math:`E[x] = N\mu_w m_a + b`,
+  :math:`\mathrm{Var}[x] = N(\sigma_w^2 q_a + \mu_w^2 (q_a - m_a^2))`;
+* quenched: neuron *i* has its own drift :math:`m_i = m_a\sum_j W_{ij} + b`, spread across neurons with std
+  :math:`\sqrt N\sigma_w m_a` (zero with centred rows), and around it per-step fluctuations of variance
+  :math:`N(\sigma_w^2+\mu_w^2)(q_a - m_a^2)`.
+
+Predictors average a single-neuron result over the drift spread with Gauss-Hermite quadrature
+(:meth:`SynapticInput.quenched_nodes`).
+
+For spike input the exact per-step law given the neuron's row is a Binomial mixture ("shot noise"):
+with :math:`k\sim\mathrm{Binomial}(N, m_a)` active inputs, :math:`x\,|\,k` is a sum of *k* of the row's
+weights, Gaussian with mean :math:`k\bar w_i + b` and variance :math:`k\sigma_w^2 (N-k)/(N-1)` (sampling
+without replacement from the row). Its total variance equals the Gaussian law's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Literal
+
+import numpy as np
+from scipy import stats
+
+from .errors import InputSpecError
+
+InputLaw = Literal["auto", "gaussian", "shot_noise"]
+
+#: Below this many active inputs per step on average, ``law="auto"`` uses the exact shot-noise mixture.
+SHOT_NOISE_MAX_ACTIVE = 20.0
+
+
+@dataclasses.dataclass(frozen=True)
+class InputMoments:
+    """Per-step moments of one presynaptic unit: mean ``m`` and second moment ``q`` = E[a^2].
+
+    ``spiking`` marks Bernoulli spike input (then ``q == m``), which allows the exact shot-noise law.
+    """
+
+    mean: float
+    second: float
+    spiking: bool = False
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.mean) and math.isfinite(self.second)):
+            raise InputSpecError(f"input moments must be finite, got mean={self.mean}, second={self.second}")
+        if self.second < self.mean**2 - 1e-12:
+            raise InputSpecError(
+                f"second moment {self.second:.4g} < mean^2 {self.mean**2:.4g}: not a distribution; "
+                "pass E[a^2] (not the variance) as the second moment"
+            )
+        if self.spiking and not 0.0 <= self.mean <= 1.0:
+            raise InputSpecError(f"a spike rate must lie in [0, 1] spikes/step, got {self.mean}")
+
+    @classmethod
+    def spikes(cls, rate: float) -> InputMoments:
+        """Bernoulli spikes at ``rate`` per step: m = q = rate."""
+        rate = float(rate)
+        if not 0.0 <= rate <= 1.0 or not math.isfinite(rate):
+            raise InputSpecError(f"a spike rate must lie in [0, 1] spikes/step, got {rate}")
+        return cls(rate, rate, spiking=True)
+
+    @classmethod
+    def analog(cls, mean: float, second: float) -> InputMoments:
+        """Analog input (e.g. direct image encoding) with measured mean and second moment."""
+        return cls(float(mean), float(second), spiking=False)
+
+    @classmethod
+    def from_sample(cls, sample: np.ndarray) -> InputMoments:
+        """Moments measured from a sample (any shape; all entries pooled). Binary samples count as spikes."""
+        a = np.asarray(sample, dtype=np.float64)
+        if a.size == 0:
+            raise InputSpecError("the input sample is empty")
+        spiking = bool(np.all((a == 0) | (a == 1)))
+        return cls(float(a.mean()), float((a * a).mean()), spiking=spiking)
+
+    @property
+    def variance(self) -> float:
+        return max(self.second - self.mean**2, 0.0)
+
+    def scaled(self, factor: float) -> InputMoments:
+        """The same activity ``factor`` times as often (m and q both scale); used for the layer gain."""
+        if self.spiking:
+            return InputMoments.spikes(min(self.mean * factor, 1.0))
+        return InputMoments(self.mean * factor, self.second * factor, spiking=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class MixtureLaw:
+    """A per-step input law as a mixture of Gaussians (std 0 means a point mass)."""
+
+    weights: np.ndarray
+    means: np.ndarray
+    stds: np.ndarray
+
+    def cdf(self, u: np.ndarray, *, left: bool = False) -> np.ndarray:
+        """P(x <= u) (or P(x < u) with ``left=True``, which differs only at point masses)."""
+        u = np.asarray(u, dtype=np.float64)[..., None]
+        z = (u - self.means) / np.where(self.stds > 0, self.stds, 1.0)
+        gauss = stats.norm.cdf(z)
+        point = (u > self.means) if left else (u >= self.means)
+        return np.sum(self.weights * np.where(self.stds > 0, gauss, point), axis=-1)
+
+    @property
+    def mean(self) -> float:
+        return float(np.sum(self.weights * self.means))
+
+    @property
+    def std(self) -> float:
+        m2 = np.sum(self.weights * (self.stds**2 + self.means**2))
+        return float(math.sqrt(max(m2 - self.mean**2, 0.0)))
+
+
+@dataclasses.dataclass(frozen=True)
+class SynapticInput:
+    """The per-step input x reaching one layer's neurons: weight statistics times presynaptic moments.
+
+    Args:
+        fan_in: number of presynaptic units per neuron (``in_channels/groups * prod(kernel)`` for conv).
+        weight_mean: mean of the weights, mu_w.
+        weight_std: std of the weights, sigma_w.
+        moments: presynaptic per-step moments.
+        bias: constant added to x every step.
+        centred_rows: every row sums exactly to ``fan_in * weight_mean`` (no quenched drift spread).
+        law: per-step law; ``"auto"`` takes the shot-noise mixture for spike input with fewer than
+            :data:`SHOT_NOISE_MAX_ACTIVE` active inputs per step, else the Gaussian.
+    """
+
+    fan_in: int
+    weight_mean: float
+    weight_std: float
+    moments: InputMoments
+    bias: float = 0.0
+    centred_rows: bool = False
+    law: InputLaw = "auto"
+
+    def __post_init__(self) -> None:
+        if int(self.fan_in) != self.fan_in or self.fan_in < 1:
+            raise InputSpecError(f"fan-in must be a positive integer, got {self.fan_in}")
+        for name in ("weight_mean", "weight_std", "bias"):
+            if not math.isfinite(getattr(self, name)):
+                raise InputSpecError(f"{name} must be finite, got {getattr(self, name)}")
+        if self.weight_std < 0:
+            raise InputSpecError(f"weight_std must be >= 0, got {self.weight_std}")
+        if self.law not in ("auto", "gaussian", "shot_noise"):
+            raise InputSpecError(f"law must be 'auto', 'gaussian' or 'shot_noise', got {self.law!r}")
+        if self.law == "shot_noise" and not self.moments.spiking:
+            raise InputSpecError("the shot-noise law needs spike input (InputMoments.spikes)")
+
+    def replace(self, **changes: object) -> SynapticInput:
+        return dataclasses.replace(self, **changes)
+
+    # -- annealed and quenched statistics ----------------------------------------------------
+    @property
+    def mean(self) -> float:
+        """E[x] = N mu_w m_a + b."""
+        return self.fan_in * self.weight_mean * self.moments.mean + self.bias
+
+    @property
+    def variance(self) -> float:
+        """Annealed Var[x] = N (sigma_w^2 q_a + mu_w^2 (q_a - m_a^2)) (drift spread included unless centred)."""
+        return self.drift_spread**2 + self.noise_variance
+
+    @property
+    def drift_spread(self) -> float:
+        """Std across neurons of the per-neuron drift m_i: sqrt(N) sigma_w m_a, 0 with centred rows."""
+        if self.centred_rows:
+            return 0.0
+        return math.sqrt(self.fan_in) * self.weight_std * abs(self.moments.mean)
+
+    @property
+    def noise_variance(self) -> float:
+        """Per-step variance of x around a neuron's own drift: N (sigma_w^2 + mu_w^2)(q_a - m_a^2)."""
+        return self.fan_in * (self.weight_std**2 + self.weight_mean**2) * self.moments.variance
+
+    @property
+    def active_inputs(self) -> float:
+        """Expected number of active inputs per step, N m_a (spike input)."""
+        return self.fan_in * self.moments.mean
+
+    @property
+    def uses_shot_noise(self) -> bool:
+        if self.law == "shot_noise":
+            return True
+        return (
+            self.law == "auto"
+            and self.moments.spiking
+            and 0.0 < self.moments.mean < 1.0
+            and self.active_inputs < SHOT_NOISE_MAX_ACTIVE
+        )
+
+    def with_moments(self, moments: InputMoments) -> SynapticInput:
+        return dataclasses.replace(self, moments=moments)
+
+    def quenched_nodes(self, n_nodes: int = 9) -> tuple[np.ndarray, np.ndarray]:
+        """Gauss-Hermite nodes (per-neuron drifts m_i) and weights for averaging over the drift spread.
+
+        Exact for polynomials of degree < 2 n_nodes in m_i; one node when there is no spread.
+        """
+        spread = self.drift_spread
+        if spread == 0.0 or n_nodes <= 1:
+            return np.array([self.mean]), np.array([1.0])
+        z, w = np.polynomial.hermite_e.hermegauss(n_nodes)
+        return self.mean + spread * z, w / w.sum()
+
+    def step_law(self, drift: float | None = None) -> MixtureLaw:
+        """Per-step law of x for a neuron whose own mean drift is ``drift`` (default: the population mean)."""
+        drift = self.mean if drift is None else float(drift)
+        if not self.uses_shot_noise:
+            return MixtureLaw(np.array([1.0]), np.array([drift]), np.array([math.sqrt(self.noise_variance)]))
+        n, p = self.fan_in, self.moments.mean
+        k = np.arange(n + 1)
+        pmf = stats.binom.pmf(k, n, p)
+        keep = pmf > 1e-12 * pmf.max()
+        k, pmf = k[keep], pmf[keep] / pmf[keep].sum()
+        row_mean = (drift - self.bias) / (n * p)  # the neuron's own mean weight w_bar_i
+        var_k = self.weight_std**2 * k * (n - k) / max(n - 1, 1)
+        return MixtureLaw(pmf, k * row_mean + self.bias, np.sqrt(var_k))
