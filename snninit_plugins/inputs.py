@@ -34,7 +34,7 @@ from .errors import InputSpecError
 InputLaw = Literal["auto", "gaussian", "shot_noise"]
 
 #: Below this many active inputs per step on average, ``law="auto"`` uses the exact shot-noise mixture.
-SHOT_NOISE_MAX_ACTIVE = 20.0
+SHOT_NOISE_MAX_ACTIVE = 64.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +89,8 @@ class InputMoments:
         """The same activity ``factor`` times as often (m and q both scale); used for the layer gain."""
         if self.spiking:
             return InputMoments.spikes(min(self.mean * factor, 1.0))
-        return InputMoments(self.mean * factor, self.second * factor, spiking=False)
+        mean = self.mean * factor
+        return InputMoments(mean, max(self.second * factor, mean * mean), spiking=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,7 +143,9 @@ class SynapticInput:
     law: InputLaw = "auto"
 
     def __post_init__(self) -> None:
-        if int(self.fan_in) != self.fan_in or self.fan_in < 1:
+        if not isinstance(self.fan_in, (int, np.integer)) and not (
+            isinstance(self.fan_in, float) and math.isfinite(self.fan_in) and self.fan_in.is_integer()
+        ) or self.fan_in < 1:
             raise InputSpecError(f"fan-in must be a positive integer, got {self.fan_in}")
         for name in ("weight_mean", "weight_std", "bias"):
             if not math.isfinite(getattr(self, name)):
@@ -218,8 +221,8 @@ class SynapticInput:
         n, p = self.fan_in, self.moments.mean
         k = np.arange(n + 1)
         pmf = stats.binom.pmf(k, n, p)
-        keep = pmf > 1e-12 * pmf.max()
+        keep = pmf > 1e-10
         k, pmf = k[keep], pmf[keep] / pmf[keep].sum()
-        row_mean = (drift - self.bias) / (n * p)  # the neuron's own mean weight w_bar_i
+        row_mean = (drift - self.bias) / (n * p) if p > 0 else self.weight_mean  # the neuron's own w_bar_i
         var_k = self.weight_std**2 * k * (n - k) / max(n - 1, 1)
         return MixtureLaw(pmf, k * row_mean + self.bias, np.sqrt(var_k))

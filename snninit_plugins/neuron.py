@@ -39,10 +39,10 @@ def _freeze(name: str, value: object) -> float | np.ndarray | None:
     if value is None:
         return None
     arr = np.asarray(value, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise NeuronSpecError(f"neuron parameter {name!r} has non-finite entries ({value!r}); give finite values")
     if arr.ndim == 0 or arr.size == 1:
         return float(arr.reshape(()))
-    if not np.all(np.isfinite(arr)):
-        raise NeuronSpecError(f"neuron parameter {name!r} has non-finite entries; give finite values")
     arr = np.array(arr.reshape(-1), dtype=np.float64)
     arr.setflags(write=False)
     return arr
@@ -137,7 +137,8 @@ class CanonicalNeuron:
             yield self, 1.0
             return
         n = self.size
-        cols = [np.broadcast_to(np.asarray(getattr(self, f) if getattr(self, f) is not None else np.nan), (n,))
+        # a missing filter is coded as alpha = -1 (NaN would keep identical rows apart in np.unique)
+        cols = [np.broadcast_to(np.asarray(getattr(self, f) if getattr(self, f) is not None else -1.0), (n,))
                 for f in _ARRAY_FIELDS]
         table = np.stack(cols, axis=1)
         uniq, counts = np.unique(table, axis=0, return_counts=True)
@@ -149,7 +150,7 @@ class CanonicalNeuron:
             rows = np.stack([table[c[len(c) // 2]] for c in chunks])
             weights = np.array([len(c) / n for c in chunks])
         for row, w in zip(rows, weights):
-            values = {f: (None if (f == "alpha" and np.isnan(v)) else float(v)) for f, v in zip(_ARRAY_FIELDS, row)}
+            values = {f: (None if (f == "alpha" and v < 0) else float(v)) for f, v in zip(_ARRAY_FIELDS, row)}
             yield self.replace(**values), float(w)
 
     def _scalar(self, name: str) -> float:
@@ -218,8 +219,9 @@ class CanonicalNeuron:
             return g / (1 - beta), g * g / (1 - beta * beta)
         a = self._scalar("alpha")
         s1 = g / ((1 - a) * (1 - beta))
-        if abs(beta - a) < 1e-9:
-            return s1, g * g * (1 + beta * beta) / (1 - beta * beta) ** 3
+        if abs(beta - a) < 1e-3:  # the closed form cancels badly here: sum the kernel instead
+            n = int(math.ceil(60.0 / (1.0 - max(a, beta)))) + 10
+            return s1, float(np.sum(self.kernel(n) ** 2))
         s2 = (beta**2 / (1 - beta**2) - 2 * a * beta / (1 - a * beta) + a**2 / (1 - a**2)) / (beta - a) ** 2
         return s1, g * g * s2
 
@@ -233,8 +235,10 @@ class CanonicalNeuron:
         s1, s2 = self.kernel_sums(n_steps)
         beta, c, v0 = self._scalar("beta"), self._scalar("drive"), self._scalar("v0")
         if n_steps is None:
-            drive = c / (1 - beta) if beta < 1 else (math.inf * np.sign(c) if c else 0.0)
-            return mean_x * s1 + drive, math.sqrt(var_x * s2)
+            if beta >= 1:  # a perfect integrator drifts without bound in the direction of its net drive
+                net = mean_x * self._scalar("gain") + c
+                return (math.copysign(math.inf, net) if net else 0.0), (math.inf if var_x > 0 else 0.0)
+            return mean_x * s1 + c / (1 - beta), math.sqrt(var_x * s2)
         geo = float(np.sum(beta ** np.arange(n_steps)))
         return mean_x * s1 + c * geo + v0 * beta**n_steps, math.sqrt(var_x * s2)
 
@@ -246,12 +250,15 @@ class CanonicalNeuron:
                 return f"[{v.min():.3g}..{v.max():.3g}]"
             return f"{v:.4g}" if isinstance(v, float) else str(v)
 
+        def differs(v: object, default: float) -> bool:
+            return isinstance(v, np.ndarray) or v != default
+
         parts = [f"beta={fmt(self.beta)}"]
-        if self.gain != 1.0:
+        if differs(self.gain, 1.0):
             parts.append(f"g={fmt(self.gain)}")
         if self.alpha is not None:
             parts.append(f"alpha={fmt(self.alpha)}")
-        if isinstance(self.drive, np.ndarray) or self.drive != 0.0:
+        if differs(self.drive, 0.0):
             parts.append(f"c={fmt(self.drive)}")
         parts.append(f"theta={fmt(self.threshold)}")
         reset = self.reset + ("(next-step)" if self.next_step_reset and self.reset == "subtract" else "")
@@ -259,6 +266,6 @@ class CanonicalNeuron:
             reset += f"({fmt(self.v_reset)})"
         parts.append(f"reset={reset}")
         parts.append("test=" + (">" if self.strict else ">="))
-        if isinstance(self.v0, np.ndarray) or self.v0 != 0.0:
+        if differs(self.v0, 0.0):
             parts.append(f"V0={fmt(self.v0)}")
         return " ".join(parts)
