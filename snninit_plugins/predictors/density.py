@@ -1,0 +1,380 @@
+r"""Threshold integration ("density method"): propagate the membrane density on a grid.
+
+The general predictor and the reference for the others (theory.md section 4.5). The membrane
+density :math:`p_t(V)` of a neuron with per-step input law :math:`x\sim F` evolves as
+
+.. math::
+
+    h_t(H) = \int p_{t-1}(V)\, f\!\left(\frac{H - \beta V - c}{g}\right)\frac{dV}{g}, \qquad
+    r_t = \int_{H>\theta} h_t(H)\,dH, \qquad
+    p_t = \operatorname{reset}(h_t)
+
+on a uniform grid whose edges include :math:`\theta`; cell-to-cell transition probabilities are
+exact integrals of the input law (Gaussian, or the Binomial-Gaussian shot-noise mixture of
+:class:`~snninit_plugins.inputs.SynapticInput`) over each target cell. The finite-window rate is
+:math:`\frac1T\sum_{t=1}^T r_t` from :math:`p_0=\delta(V-V_0)`; the stationary rate comes from the
+stationary vector of the cell transition matrix. With a synaptic filter the state is
+:math:`(I, V)` on a 2-D grid. Everything is averaged over the quenched spread of drifts
+(Gauss-Hermite) and over per-neuron parameter groups.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import sparse, special
+from scipy.sparse.linalg import spsolve
+
+from ..inputs import MixtureLaw, SynapticInput
+from ..neuron import CanonicalNeuron
+from ._result import MembraneDistribution, RatePrediction, Surrogate
+
+_SIGMAS = 7.0  # grid half-widths in standard deviations
+_TABLE_REFINE = 16  # CDF table points per grid cell
+_I_CELLS = 0.125  # synaptic-current cells per membrane cell (filtered neurons)
+
+
+def _law_range(law: MixtureLaw) -> tuple[float, float]:
+    """The law's mean +- SIGMAS std (components further out carry negligible mass)."""
+    return law.mean - _SIGMAS * law.std, law.mean + _SIGMAS * law.std
+
+
+def _cdf_table(law: MixtureLaw, u: np.ndarray, strict: bool) -> np.ndarray:
+    """P(x <= u) (strict test) or P(x < u) on a uniform table ``u``, one component at a time.
+
+    Each Gaussian component is evaluated only where it is not yet 0 or 1 (|z| < 9).
+    """
+    u0, du, n = float(u[0]), float(u[1] - u[0]), len(u)
+    out = np.zeros_like(u)
+    for w, m, sd in zip(law.weights.tolist(), law.means.tolist(), law.stds.tolist()):
+        if sd == 0.0:
+            out[int(np.searchsorted(u, m, side="left" if strict else "right")):] += w
+            continue
+        lo = min(max(math.floor((m - 9 * sd - u0) / du), 0), n)
+        hi = min(max(math.ceil((m + 9 * sd - u0) / du) + 1, 0), n)
+        out[lo:hi] += w * special.ndtr((u[lo:hi] - m) / sd)
+        out[hi:] += w
+    return out
+
+
+class _Grid:
+    """Uniform grid of cells with theta on an edge; cells at and above index ``fire_from`` fire."""
+
+    def __init__(self, lo: float, hi: float, theta: float, n_cells: int) -> None:
+        below = min(max(int(math.ceil((theta - lo) / (hi - lo) * n_cells)), 2), n_cells - 2)
+        above = n_cells - below
+        dv = max((theta - lo) / below, (hi - theta) / above)
+        self.dv = dv
+        self.lo = theta - below * dv
+        self.n = below + above
+        self.fire_from = below
+        self.edges = self.lo + dv * np.arange(self.n + 1)
+        self.centres = self.edges[:-1] + 0.5 * dv
+
+    def split(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Linear split of point masses at ``values`` between the two nearest cell centres."""
+        pos = np.clip((np.asarray(values, dtype=np.float64) - self.centres[0]) / self.dv, 0.0, self.n - 1.0)
+        left = np.minimum(np.floor(pos).astype(int), self.n - 2)
+        frac = pos - left
+        return left, left + 1, frac
+
+
+def _bounds(neuron: CanonicalNeuron, laws: list[MixtureLaw], n_steps: int | None) -> tuple[float, float]:
+    """Membrane range that holds all but a negligible part of the mass."""
+    beta, g, c = neuron.beta, neuron.gain, neuron.drive
+    theta, v0 = neuron.threshold, neuron.v0
+    x_lo = min(_law_range(law)[0] for law in laws)
+    x_hi = max(_law_range(law)[1] for law in laws)
+    d_lo = min(law.mean for law in laws)
+    d_hi = max(law.mean for law in laws)
+    s = max(law.std for law in laws)
+    jump_hi = g * x_hi + c
+    reset_level = neuron.reset_level
+    # low side: free membrane (no threshold) mean - SIGMAS std, within the window if finite
+    if n_steps is None:
+        if beta < 1:
+            free_lo = (g * d_lo + c) / (1 - beta) - _SIGMAS * g * s / math.sqrt(1 - beta * beta)
+        else:
+            free_lo = -math.inf
+    else:
+        t = np.arange(n_steps + 1)
+        geo = np.cumsum(np.concatenate([[0.0], beta ** t[:-1]]))
+        geo2 = np.cumsum(np.concatenate([[0.0], beta ** (2 * t[:-1])]))
+        free_lo = float(np.min(v0 * beta**t + (g * d_lo + c) * geo - _SIGMAS * g * s * np.sqrt(geo2)))
+    span = max(theta - reset_level, g * s, 1e-12)
+    # below the reset level the membrane only wanders as far as the noise takes it against the drift
+    drift_up = max(g * d_hi + c - (1 - beta) * reset_level, 1e-3 * span)
+    wander = _SIGMAS * g * s + 2.0 * (_SIGMAS * g * s) ** 2 / drift_up
+    lo = min(v0, reset_level, theta - span, max(free_lo, reset_level - wander))
+    lo = max(lo, theta - 200 * span)
+    if neuron.reset == "none":
+        if n_steps is None and beta < 1:
+            hi_v = (g * d_hi + c) / (1 - beta) + _SIGMAS * g * s / math.sqrt(1 - beta * beta)
+        else:
+            steps = n_steps or 1000
+            hi_v = v0 + steps * max(jump_hi, 0.0)
+        hi = max(theta, hi_v) + max(jump_hi, 0.0)
+        return lo, max(hi, theta + span)
+    # one step from at most theta, and one more from what a subtract reset can leave above theta;
+    # mass beyond is lumped into the top cell (it fires either way)
+    hi = theta + max(jump_hi, 0.0)
+    hi = max(hi, beta * (hi - (theta - reset_level)) + max(jump_hi, 0.0))
+    return lo, max(hi, theta + 0.05 * span)
+
+
+def _reset_matrix(neuron: CanonicalNeuron, grid: _Grid) -> sparse.csr_matrix:
+    """Sparse cell map H -> V: identity below theta, the reset above (rows sum to one)."""
+    n, j0 = grid.n, grid.fire_from
+    fired = np.arange(j0, n)
+    stay = np.arange(j0)
+    if neuron.reset == "none":
+        return sparse.identity(n, format="csr")
+    if neuron.reset == "value":
+        targets = np.full(fired.shape, neuron.v_reset, dtype=np.float64)
+    else:
+        targets = grid.centres[fired] - neuron.subtract_amount
+    left, right, frac = grid.split(targets)
+    rows = np.concatenate([stay, fired, fired])
+    cols = np.concatenate([stay, left, right])
+    vals = np.concatenate([np.ones(j0), 1.0 - frac, frac])
+    return sparse.csr_matrix((vals, (rows, cols)), shape=(n, n))
+
+
+def _transition(neuron: CanonicalNeuron, law: MixtureLaw, grid: _Grid, source: np.ndarray) -> np.ndarray:
+    """P(H in cell j | source state i), shape (len(source), cells), where H = source_i + g*x.
+
+    ``source`` holds ``beta*V + c`` per source state. The law's CDF is tabulated finely and
+    interpolated; mass beyond the grid is lumped into the end cells.
+    """
+    g = neuron.gain
+    u = (grid.edges[None, :] - source[:, None]) / g  # x needed to land below each edge
+    u_lo, u_hi = float(u.min()), float(u.max())
+    # point masses (no active input) need a fine table; smooth laws a coarse one
+    refine = _TABLE_REFINE if np.any(law.weights[law.stds == 0] > 1e-6) else 4
+    du = grid.dv / g / refine
+    n_tab = int(math.ceil((u_hi - u_lo) / du)) + 2
+    tab = _cdf_table(law, u_lo + du * np.arange(n_tab), neuron.strict)
+    pos = (u - u_lo) / du
+    i0 = np.clip(np.floor(pos).astype(int), 0, n_tab - 2)
+    frac = pos - i0
+    cdf = tab[i0] * (1 - frac) + tab[i0 + 1] * frac
+    cdf[:, 0] = 0.0
+    cdf[:, -1] = 1.0
+    return np.diff(cdf, axis=1)
+
+
+def _stationary(a: np.ndarray) -> np.ndarray:
+    """Stationary row vector pi = pi A of a row-stochastic matrix A."""
+    n = a.shape[0]
+    lhs = a.T - np.eye(n)
+    lhs[-1, :] = 1.0
+    rhs = np.zeros(n)
+    rhs[-1] = 1.0
+    try:
+        pi = np.linalg.solve(lhs, rhs)
+    except np.linalg.LinAlgError:  # several closed classes (e.g. no noise): iterate instead
+        pi = np.full(n, 1.0 / n)
+        for _ in range(20000):
+            nxt = pi @ a
+            if np.max(np.abs(nxt - pi)) < 1e-13:
+                break
+            pi = nxt
+    pi = np.clip(pi, 0.0, None)
+    return pi / pi.sum()
+
+
+def _start(grid: _Grid, value: float) -> np.ndarray:
+    left, right, frac = grid.split(np.array([value]))
+    p = np.zeros(grid.n)
+    p[left[0]] += 1 - frac[0]
+    p[right[0]] += frac[0]
+    return p
+
+
+_NodeResult = tuple[float, "_Grid | None", "np.ndarray | None", "np.ndarray | None"]
+
+
+def _plain_nodes(neuron: CanonicalNeuron, laws: list[MixtureLaw], n_steps: int | None, n_cells: int) -> list[_NodeResult]:
+    """Rate, grid and mean pre-/post-reset masses of one scalar neuron at each drift's law, no filter.
+
+    Each law gets its own grid (same number of cells), and the window is stepped for all at once.
+    """
+    results: list[_NodeResult] = [(0.0, None, None, None)] * len(laws)
+    live = [
+        k for k, law in enumerate(laws)
+        # a non-leaky neuron without positive drift is transient: its long-run rate is 0
+        if not (n_steps is None and neuron.beta >= 1.0 and neuron.gain * law.mean + neuron.drive <= 0)
+    ]
+    if not live:
+        return results
+    grids = [_Grid(*_bounds(neuron, [laws[k]], n_steps), neuron.threshold, n_cells) for k in live]
+    kernels = np.stack([
+        _transition(neuron, laws[k], grid, neuron.beta * grid.centres + neuron.drive) for k, grid in zip(live, grids)
+    ])
+    resets = np.stack([_reset_matrix(neuron, grid).toarray() for grid in grids])
+    if n_steps is None:
+        post = np.stack([_stationary(kern @ res) for kern, res in zip(kernels, resets)])
+        pre = np.einsum("ki,kij->kj", post, kernels)
+    else:
+        p = np.stack([_start(grid, neuron.v0) for grid in grids])
+        pre = np.zeros_like(p)
+        post = np.zeros_like(p)
+        for _ in range(n_steps):
+            h = np.einsum("ki,kij->kj", p, kernels)
+            p = np.einsum("ki,kij->kj", h, resets)
+            pre += h
+            post += p
+        pre /= n_steps
+        post /= n_steps
+    for row, (k, grid) in enumerate(zip(live, grids)):
+        results[k] = (float(pre[row, grid.fire_from:].sum()), grid, pre[row], post[row])
+    return results
+
+
+def _filtered_node(neuron: CanonicalNeuron, law: MixtureLaw, n_steps: int | None, n_cells: int) -> _NodeResult:
+    """As :func:`_plain_nodes` with a synaptic filter: the state (I, V) lives on a 2-D grid.
+
+    From a source cell (I, V) the new current is I' = alpha I + x and the membrane H = beta V + c + g I':
+    both move with the same x, so the probability of each target pair (I' cell, H cell) is the input law's
+    mass on the intersection of two intervals of x, integrated exactly (no binning of I' inside H).
+    The stationary state solves the sparse linear system of the full cell transition.
+    """
+    alpha, g, beta = neuron.alpha, neuron.gain, neuron.beta
+    i_std = law.std / math.sqrt(1 - alpha * alpha)
+    i_mean = law.mean / (1 - alpha)
+    i_lo = min(0.0, i_mean - _SIGMAS * i_std, _law_range(law)[0])
+    i_hi = max(0.0, i_mean + _SIGMAS * i_std, _law_range(law)[1])
+    n_i = max(16, int(n_cells * _I_CELLS))
+    i_edges = np.linspace(i_lo, i_hi, n_i + 1)
+    i_centres = 0.5 * (i_edges[1:] + i_edges[:-1])
+    d_i = i_edges[1] - i_edges[0]
+    # the membrane sees g*I, coloured: size its grid with the free membrane of the filtered kernel
+    s1, s2 = neuron.kernel_sums(None if n_steps is None else n_steps)
+    v_std = law.std * math.sqrt(s2)
+    equiv = MixtureLaw(np.array([1.0]), np.array([law.mean * s1 * (1 - beta) / g]),
+                       np.array([v_std * math.sqrt(1 - beta * beta) / g]))
+    v_grid = _Grid(*_bounds(neuron.replace(alpha=None), [equiv], n_steps), neuron.threshold, n_cells)
+    n_v = v_grid.n
+    a = np.repeat(alpha * i_centres, n_v)  # per source state (I major, V minor)
+    b = np.tile(beta * v_grid.centres + neuron.drive, n_i)
+    # breakpoints in I' for every source: the I' cell edges and the pre-images of the H cell edges
+    cuts = np.concatenate([np.broadcast_to(i_edges, (len(a), n_i + 1)),
+                           (v_grid.edges[None, :] - b[:, None]) / g], axis=1)
+    cuts.sort(axis=1)
+    x_at = cuts - a[:, None]
+    lo, hi = float(x_at.min()), float(x_at.max())
+    du = min(d_i, v_grid.dv / g) / 8
+    table_u = lo + du * np.arange(int(math.ceil((hi - lo) / du)) + 2)
+    table = _cdf_table(law, table_u, True)
+    cdf = np.interp(x_at, table_u, table)
+    cdf[:, 0] = 0.0
+    cdf[:, -1] = 1.0
+    mass = np.diff(cdf, axis=1)
+    mid = 0.5 * (cuts[:, 1:] + cuts[:, :-1])
+    j = np.clip(np.floor((mid - i_edges[0]) / d_i).astype(int), 0, n_i - 1)
+    k = np.clip(np.floor((g * mid + b[:, None] - v_grid.edges[0]) / v_grid.dv).astype(int), 0, n_v - 1)
+    n_states = n_i * n_v
+    rows = np.broadcast_to(np.arange(n_states)[:, None], mass.shape)
+    keep = mass > 0
+    to_pre = sparse.csr_matrix((mass[keep], (rows[keep], (j * n_v + k)[keep])), shape=(n_states, n_states))
+    reset = sparse.kron(sparse.identity(n_i), _reset_matrix(neuron, v_grid), format="csr")
+    fire = np.tile((np.arange(n_v) >= v_grid.fire_from).astype(float), n_i)
+    if n_steps is None:
+        full = (to_pre @ reset).T.tocsr() - sparse.identity(n_states, format="csr")
+        full = sparse.vstack([full[:-1], sparse.csr_matrix(np.ones((1, n_states)))]).tocsc()
+        rhs = np.zeros(n_states)
+        rhs[-1] = 1.0
+        pi = np.clip(spsolve(full, rhs), 0.0, None)
+        pi /= pi.sum()
+        h = to_pre.T @ pi
+        return float(h @ fire), v_grid, h.reshape(n_i, n_v).sum(0), pi.reshape(n_i, n_v).sum(0)
+    p = np.zeros(n_states)
+    i0 = int(np.clip(np.searchsorted(i_edges, 0.0, side="right") - 1, 0, n_i - 1))
+    p[i0 * n_v:(i0 + 1) * n_v] = _start(v_grid, neuron.v0)
+    pre = np.zeros(n_v)
+    post = np.zeros(n_v)
+    rate = 0.0
+    to_pre_t, reset_t = to_pre.T.tocsr(), reset.T.tocsr()
+    for _ in range(n_steps):
+        h = to_pre_t @ p
+        p = reset_t @ h
+        rate += float(h @ fire)
+        pre += h.reshape(n_i, n_v).sum(0)
+        post += p.reshape(n_i, n_v).sum(0)
+    return rate / n_steps, v_grid, pre / n_steps, post / n_steps
+
+
+def _on_common_grid(parts: list[tuple[float, _Grid, np.ndarray, np.ndarray]], n_cells: int) -> MembraneDistribution:
+    """Average per-node masses, each on its own grid, on one grid spanning them all."""
+    lo = min(grid.edges[0] for _, grid, _, _ in parts)
+    hi = max(grid.edges[-1] for _, grid, _, _ in parts)
+    edges = np.linspace(lo, hi, n_cells + 1)
+    pre = np.zeros(n_cells)
+    post = np.zeros(n_cells)
+    for weight, grid, p_pre, p_post in parts:
+        # cumulative mass is piecewise linear in V: interpolate it at the common edges
+        for acc, mass in ((pre, p_pre), (post, p_post)):
+            cum = np.interp(edges, grid.edges, np.concatenate([[0.0], np.cumsum(mass)]))
+            acc += weight * np.diff(cum)
+    return MembraneDistribution(0.5 * (edges[1:] + edges[:-1]), pre, post)
+
+
+def density(
+    neuron: CanonicalNeuron,
+    drive: SynapticInput,
+    *,
+    n_steps: int | None = None,
+    surrogate: Surrogate | None = None,
+    n_cells: int = 160,
+    n_nodes: int = 7,
+) -> RatePrediction:
+    """Predict a layer's rate by threshold integration of the membrane density.
+
+    Args:
+        neuron: the canonical neuron (scalars or per-neuron arrays).
+        drive: the per-step synaptic input (weights times presynaptic moments).
+        n_steps: window T from V0 (finite-window mean rate), or ``None`` for the stationary rate.
+        surrogate: a surrogate derivative f'(u), u = H - theta, to report E[f'(H - theta)^2].
+        n_cells: membrane grid cells per quadrature node (with a synaptic filter: n_cells x n_cells/6).
+        n_nodes: Gauss-Hermite nodes for the quenched drift spread.
+
+    Returns:
+        :class:`RatePrediction` with the membrane distribution with threshold. Flagged out of
+        regime only when a grid cannot resolve the per-step input (std below a tenth of a cell).
+    """
+    if n_steps is not None and n_steps < 1:
+        raise ValueError(f"n_steps must be >= 1 or None, got {n_steps}")
+    if n_steps is None and neuron.reset == "none" and np.any(np.asarray(neuron.beta) >= 1):
+        raise ValueError("a non-leaky neuron without reset has no stationary state; give n_steps")
+    nodes, weights = drive.quenched_nodes(n_nodes)
+    rate = second = moment = 0.0
+    parts = []
+    resolved = True
+    step_std = math.sqrt(drive.noise_variance)
+    for group, gw in neuron.groups():
+        laws = [drive.step_law(d) for d in nodes]
+        if group.alpha is None:
+            results = _plain_nodes(group, laws, n_steps, n_cells)
+        else:
+            results = [_filtered_node(group, law, n_steps, n_cells) for law in laws]
+        for w, (r, grid, pre, post) in zip(weights, results):
+            rate += gw * w * r
+            second += gw * w * r * r
+            if grid is None:
+                continue
+            resolved &= step_std == 0.0 or group.gain * step_std >= 0.1 * grid.dv
+            parts.append((gw * w, grid, pre, post))
+            if surrogate is not None:
+                moment += gw * w * float(pre @ surrogate(grid.centres - group.threshold) ** 2)
+    return RatePrediction(
+        rate=rate,
+        rate_spread=math.sqrt(max(second - rate * rate, 0.0)),
+        method="density",
+        n_steps=n_steps,
+        in_regime=bool(resolved),
+        regime=("grid resolves the per-step input" if resolved else
+                "per-step input std is below a tenth of a grid cell: increase n_cells"),
+        membrane=_on_common_grid(parts, n_cells) if parts else None,
+        surrogate_moment=moment if surrogate is not None else None,
+    )

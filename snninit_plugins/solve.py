@@ -1,0 +1,88 @@
+r"""Solve a layer's weight mean for a target rate (theory.md section 6, the 1-D monotone equation).
+
+With the weight std fixed, the predicted rate increases monotonically with the weight mean
+:math:`\mu_w` (it raises every neuron's drift :math:`N\mu_w m_a`), so
+:math:`\text{predicted\_rate}(\mu_w) = r^*` has one root, found by bracketing and Brent's method.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from scipy import optimize
+
+from .errors import InfeasibleTargetError
+from .inputs import SynapticInput
+from .neuron import CanonicalNeuron
+from .predictors import RatePrediction, density
+
+Predictor = Callable[..., RatePrediction]
+
+
+def solve_weight_mean(
+    neuron: CanonicalNeuron,
+    drive: SynapticInput,
+    target_rate: float,
+    *,
+    n_steps: int | None = None,
+    predictor: Predictor = density,
+    xtol: float = 1e-4,
+    layer: str = "layer",
+    **options: object,
+) -> float:
+    """The weight mean mu_w at which ``predictor`` gives ``target_rate`` (spikes/step), other statistics fixed.
+
+    Args:
+        neuron: canonical neuron of the layer.
+        drive: the layer's synaptic input; its ``weight_mean`` is the starting point and is replaced.
+        target_rate: wanted population rate, in (0, 1).
+        n_steps: window T from V0, or None for stationary.
+        predictor: any predictor of :mod:`snninit_plugins.predictors`.
+        xtol: tolerance on mu_w, relative to the weight mean that moves the drift by one threshold.
+        layer: the layer's name, for error messages.
+
+    Raises:
+        InfeasibleTargetError: the target is outside (0, 1), the input is silent, or no weight mean
+            reaches it; the message says what to change.
+    """
+    if not (math.isfinite(target_rate) and 0.0 < target_rate < 1.0):
+        raise InfeasibleTargetError(
+            f"{layer}: target rate {target_rate!r} spikes/step is impossible; "
+            "a neuron fires at most once per step, so choose a target in (0, 1)"
+        )
+    m_a = drive.moments.mean
+    if m_a <= 0.0:
+        raise InfeasibleTargetError(
+            f"{layer}: the input is silent (mean {m_a}), so no weight reaches {target_rate}; "
+            "fix the layer below or use a bias"
+        )
+
+    def excess(mu: float) -> float:
+        return predictor(neuron, drive.replace(weight_mean=mu), n_steps=n_steps, **options).rate - target_rate
+
+    # bracket in units of the weight mean that moves the drift by one threshold
+    theta = float(max(abs(float(g.threshold)) for g, _ in neuron.groups()))
+    gain = float(min(float(g.gain) for g, _ in neuron.groups()))
+    unit = step = theta / (gain * drive.fan_in * m_a)
+    lo, hi = drive.weight_mean - unit, drive.weight_mean + unit
+    f_lo, f_hi = excess(lo), excess(hi)
+    for _ in range(40):
+        if f_lo < 0:
+            break
+        lo -= 2 * (hi - lo)
+        f_lo = excess(lo)
+    for _ in range(40):
+        if f_hi > 0:
+            break
+        lo, f_lo = hi, f_hi
+        hi += 2 * unit
+        unit *= 2
+        f_hi = excess(hi)
+    if not (f_lo < 0 < f_hi):
+        raise InfeasibleTargetError(
+            f"{layer}: no weight mean gives {target_rate} spikes/step for {neuron.describe()} "
+            f"(rate ranges {f_lo + target_rate:.3g}..{f_hi + target_rate:.3g}); "
+            "lower the target, raise the window T, or change the reset/threshold"
+        )
+    return float(optimize.brentq(excess, lo, hi, xtol=xtol * step, maxiter=100))
