@@ -85,4 +85,12 @@ def solve_weight_mean(
             f"(rate ranges {f_lo + target_rate:.3g}..{f_hi + target_rate:.3g}); "
             "lower the target, raise the window T, or change the reset/threshold"
         )
-    return float(optimize.brentq(excess, lo, hi, xtol=xtol * step, maxiter=100))
+    mu = float(optimize.brentq(excess, lo, hi, xtol=xtol * step, maxiter=100))
+    miss = excess(mu)
+    if abs(miss) > 0.05 * target_rate:  # the rate jumps over the target (e.g. no input noise)
+        raise InfeasibleTargetError(
+            f"{layer}: the predicted rate jumps past {target_rate} spikes/step at weight mean {mu:.4g} "
+            f"(it reaches {miss + target_rate:.3g}); the input has too little variability for this target: "
+            "raise the weight std, the fan-in or the input rate, or choose another target"
+        )
+    return mu
