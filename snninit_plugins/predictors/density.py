@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import sparse, special
+from scipy import sparse, special, stats
 from scipy.sparse.linalg import spsolve
 
 from ..inputs import MixtureLaw, SynapticInput
@@ -31,7 +31,7 @@ from ..neuron import CanonicalNeuron
 from ._result import MembraneDistribution, RatePrediction, Surrogate
 
 _SIGMAS = 7.0  # grid half-widths in standard deviations
-_TABLE_REFINE = 16  # CDF table points per grid cell
+_TABLE_REFINE = 4  # CDF table points per grid cell
 _I_CELLS = 0.3  # synaptic-current cells per membrane cell (filtered neurons)
 _FILTER_CELLS = 0.625  # membrane cells of a filtered neuron per n_cells (its state is 2-D)
 
@@ -145,24 +145,40 @@ def _reset_matrix(neuron: CanonicalNeuron, grid: _Grid) -> sparse.csr_matrix:
 def _transition(neuron: CanonicalNeuron, law: MixtureLaw, grid: _Grid, source: np.ndarray) -> np.ndarray:
     """P(H in cell j | source state i), shape (len(source), cells), where H = source_i + g*x.
 
-    ``source`` holds ``beta*V + c`` per source state. The law's CDF is tabulated finely and
-    interpolated; mass beyond the grid is lumped into the end cells.
+    ``source`` holds ``beta*V + c`` per source state. Gaussian components are integrated exactly over
+    each target cell (their CDF tabulated finely and interpolated); mass beyond the grid is lumped into
+    the end cells. Point masses (no active input) are split linearly between the two nearest cell
+    centres on their side of the threshold, so that a sub-cell leak still moves them.
     """
     g = neuron.gain
-    u = (grid.edges[None, :] - source[:, None]) / g  # x needed to land below each edge
-    u_lo, u_hi = float(u.min()), float(u.max())
-    # point masses (no active input) need a fine table; smooth laws a coarse one
-    refine = _TABLE_REFINE if np.any(law.weights[law.stds == 0] > 1e-6) else 4
-    du = grid.dv / g / refine
-    n_tab = int(math.ceil((u_hi - u_lo) / du)) + 2
-    tab = _cdf_table(law, u_lo + du * np.arange(n_tab), neuron.strict)
-    pos = (u - u_lo) / du
-    i0 = np.clip(np.floor(pos).astype(int), 0, n_tab - 2)
-    frac = pos - i0
-    cdf = tab[i0] * (1 - frac) + tab[i0 + 1] * frac
-    cdf[:, 0] = 0.0
-    cdf[:, -1] = 1.0
-    return np.diff(cdf, axis=1)
+    atoms = law.stds == 0
+    out = np.zeros((len(source), grid.n))
+    smooth_weight = float(law.weights[~atoms].sum())
+    if smooth_weight > 0:
+        smooth = MixtureLaw(law.weights[~atoms], law.means[~atoms], law.stds[~atoms])
+        u = (grid.edges[None, :] - source[:, None]) / g  # x needed to land below each edge
+        u_lo, u_hi = float(u.min()), float(u.max())
+        du = grid.dv / g / _TABLE_REFINE
+        n_tab = int(math.ceil((u_hi - u_lo) / du)) + 2
+        tab = _cdf_table(smooth, u_lo + du * np.arange(n_tab), neuron.strict)
+        pos = (u - u_lo) / du
+        i0 = np.clip(np.floor(pos).astype(int), 0, n_tab - 2)
+        frac = pos - i0
+        cdf = tab[i0] * (1 - frac) + tab[i0 + 1] * frac
+        cdf[:, 0] = 0.0
+        cdf[:, -1] = smooth_weight
+        out += np.diff(cdf, axis=1)
+    rows = np.arange(len(source))
+    for w, m in zip(law.weights[atoms], law.means[atoms]):
+        h = source + g * m
+        fires = h > neuron.threshold if neuron.strict else h >= neuron.threshold
+        pos = (h - grid.centres[0]) / grid.dv
+        pos = np.where(fires, np.clip(pos, grid.fire_from, grid.n - 1), np.clip(pos, 0, grid.fire_from - 1))
+        left = np.minimum(np.floor(pos).astype(int), grid.n - 2)
+        frac = pos - left
+        np.add.at(out, (rows, left), w * (1 - frac))
+        np.add.at(out, (rows, left + 1), w * frac)
+    return out
 
 
 def _stationary(a: np.ndarray) -> np.ndarray:
@@ -321,6 +337,37 @@ def _on_common_grid(parts: list[tuple[float, _Grid, np.ndarray, np.ndarray]], n_
     return MembraneDistribution(0.5 * (edges[1:] + edges[:-1]), pre, post)
 
 
+def quadrature_nodes(neuron: CanonicalNeuron, drive: SynapticInput, n_steps: int | None) -> int:
+    """Gauss-Hermite nodes needed for the quenched average: 7, more when the drift spread dominates.
+
+    The rate is a smooth function of a neuron's drift on the scale of its membrane noise; when the
+    spread of free-membrane means across neurons, :math:`\mathrm{spread}\sum\kappa`, is R times the
+    membrane noise :math:`s\sqrt{\sum\kappa^2}`, the integrand has a knee R times narrower than the
+    spread, and Gauss-Hermite needs about 3R nodes (capped at 41).
+    """
+    if drive.drift_spread == 0.0:
+        return 1
+    ratios = []
+    for group, _ in neuron.groups():
+        if n_steps is None and group.beta >= 1.0:
+            return 41
+        s1, s2 = group.kernel_sums(n_steps)
+        noise = math.sqrt(drive.noise_variance * s2)
+        ratios.append(math.inf if noise == 0 else drive.drift_spread * abs(s1) / noise)
+    return int(min(41, max(7, math.ceil(5 + 3 * max(ratios)))))
+
+
+def _non_leaky_without_drift(neuron: CanonicalNeuron, drive: SynapticInput) -> float:
+    """Fraction of neurons that are perfect integrators with non-positive mean drift."""
+    frac = 0.0
+    for group, w in neuron.groups():
+        if group.beta >= 1.0:
+            net = group.gain * drive.mean + group.drive
+            spread = group.gain * drive.drift_spread
+            frac += w * (float(stats.norm.cdf(-net / spread)) if spread > 0 else float(net <= 0))
+    return frac
+
+
 def density(
     neuron: CanonicalNeuron,
     drive: SynapticInput,
@@ -328,7 +375,7 @@ def density(
     n_steps: int | None = None,
     surrogate: Surrogate | None = None,
     n_cells: int = 160,
-    n_nodes: int = 7,
+    n_nodes: int | None = None,
 ) -> RatePrediction:
     """Predict a layer's rate by threshold integration of the membrane density.
 
@@ -339,7 +386,7 @@ def density(
         surrogate: a surrogate derivative f'(u), u = H - theta, to report E[f'(H - theta)^2].
         n_cells: membrane grid cells per quadrature node; a filtered neuron's 2-D grid has
             0.625 n_cells membrane cells times 0.3 as many current cells (about 1-2% accuracy).
-        n_nodes: Gauss-Hermite nodes for the quenched drift spread.
+        n_nodes: Gauss-Hermite nodes for the quenched drift spread (default: :func:`quadrature_nodes`).
 
     Returns:
         :class:`RatePrediction` with the membrane distribution with threshold. Flagged out of
@@ -349,6 +396,8 @@ def density(
         raise ValueError(f"n_steps must be >= 1 or None, got {n_steps}")
     if n_steps is None and neuron.reset == "none" and np.any(np.asarray(neuron.beta) >= 1):
         raise ValueError("a non-leaky neuron without reset has no stationary state; give n_steps")
+    if n_nodes is None:
+        n_nodes = quadrature_nodes(neuron, drive, n_steps)
     nodes, weights = drive.quenched_nodes(n_nodes)
     rate = second = moment = 0.0
     parts = []
@@ -370,14 +419,20 @@ def density(
             parts.append((gw * w, grid, pre, post))
             if surrogate is not None:
                 moment += gw * w * float(pre @ surrogate(grid.centres - group.threshold) ** 2)
+    notes = [] if resolved else ["per-step input std is below a tenth of a grid cell: increase n_cells"]
+    silent_walkers = _non_leaky_without_drift(neuron, drive) if n_steps is None else 0.0
+    if silent_walkers > 0.01:
+        notes.append(
+            f"{silent_walkers:.0%} of the neurons are non-leaky without positive drift: their rate decays like "
+            "1/sqrt(t) and has no stationary value; give a window n_steps"
+        )
     return RatePrediction(
         rate=rate,
         rate_spread=math.sqrt(max(second - rate * rate, 0.0)),
         method="density",
         n_steps=n_steps,
-        in_regime=bool(resolved),
-        regime=("grid resolves the per-step input" if resolved else
-                "per-step input std is below a tenth of a grid cell: increase n_cells"),
+        in_regime=not notes,
+        regime="; ".join(notes) or "grid resolves the per-step input",
         membrane=_on_common_grid(parts, n_cells) if parts else None,
         surrogate_moment=moment if surrogate is not None else None,
     )
