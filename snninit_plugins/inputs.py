@@ -39,33 +39,45 @@ SHOT_NOISE_MAX_ACTIVE = 64.0
 
 @dataclasses.dataclass(frozen=True)
 class InputMoments:
-    """Per-step moments of one presynaptic unit: mean ``m`` and second moment ``q`` = E[a^2].
+    """Per-step moments of the presynaptic units: mean ``m`` and second moment ``q`` = E[a^2].
 
     ``spiking`` marks Bernoulli spike input (then ``q == m``), which allows the exact shot-noise law.
+    ``unit_spread`` is the std across units of their own mean activity (a layer whose neurons fire at
+    different rates); it feeds the quenched drift spread of the next layer.
     """
 
     mean: float
     second: float
     spiking: bool = False
+    unit_spread: float = 0.0
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.mean) and math.isfinite(self.second)):
-            raise InputSpecError(f"input moments must be finite, got mean={self.mean}, second={self.second}")
+        if not all(math.isfinite(v) for v in (self.mean, self.second, self.unit_spread)):
+            raise InputSpecError(
+                f"input moments must be finite, got mean={self.mean}, second={self.second}, "
+                f"unit_spread={self.unit_spread}"
+            )
         if self.second < self.mean**2 - 1e-12:
             raise InputSpecError(
                 f"second moment {self.second:.4g} < mean^2 {self.mean**2:.4g}: not a distribution; "
                 "pass E[a^2] (not the variance) as the second moment"
             )
+        if self.unit_spread < 0 or self.mean**2 + self.unit_spread**2 > self.second + 1e-12:
+            raise InputSpecError(
+                f"unit spread {self.unit_spread:.4g} must be >= 0 with mean^2 + spread^2 <= second moment "
+                f"({self.second:.4g})"
+            )
         if self.spiking and not 0.0 <= self.mean <= 1.0:
             raise InputSpecError(f"a spike rate must lie in [0, 1] spikes/step, got {self.mean}")
 
     @classmethod
-    def spikes(cls, rate: float) -> InputMoments:
-        """Bernoulli spikes at ``rate`` per step: m = q = rate."""
+    def spikes(cls, rate: float, unit_spread: float = 0.0) -> InputMoments:
+        """Bernoulli spikes at ``rate`` per step (m = q = rate), units' rates spread by ``unit_spread``."""
         rate = float(rate)
         if not 0.0 <= rate <= 1.0 or not math.isfinite(rate):
             raise InputSpecError(f"a spike rate must lie in [0, 1] spikes/step, got {rate}")
-        return cls(rate, rate, spiking=True)
+        spread = min(float(unit_spread), math.sqrt(max(rate - rate * rate, 0.0)))
+        return cls(rate, rate, spiking=True, unit_spread=spread)
 
     @classmethod
     def analog(cls, mean: float, second: float) -> InputMoments:
@@ -83,14 +95,21 @@ class InputMoments:
 
     @property
     def variance(self) -> float:
+        """Variance over units and steps, E[a^2] - m^2."""
         return max(self.second - self.mean**2, 0.0)
 
+    @property
+    def temporal_variance(self) -> float:
+        """Mean over units of each unit's own per-step variance: q - m^2 - unit_spread^2."""
+        return max(self.second - self.mean**2 - self.unit_spread**2, 0.0)
+
     def scaled(self, factor: float) -> InputMoments:
-        """The same activity ``factor`` times as often (m and q both scale); used for the layer gain."""
+        """The same activity ``factor`` times as often (m, q and the spread scale); used for the layer gain."""
         if self.spiking:
-            return InputMoments.spikes(min(self.mean * factor, 1.0))
+            return InputMoments.spikes(min(self.mean * factor, 1.0), self.unit_spread * factor)
         mean = self.mean * factor
-        return InputMoments(mean, max(self.second * factor, mean * mean), spiking=False)
+        return InputMoments(mean, max(self.second * factor, mean * mean), spiking=False,
+                            unit_spread=self.unit_spread * factor)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,15 +192,19 @@ class SynapticInput:
 
     @property
     def drift_spread(self) -> float:
-        """Std across neurons of the per-neuron drift m_i: sqrt(N) sigma_w m_a, 0 with centred rows."""
-        if self.centred_rows:
-            return 0.0
-        return math.sqrt(self.fan_in) * self.weight_std * abs(self.moments.mean)
+        """Std across neurons of the per-neuron drift m_i = sum_j W_ij m_j + b.
+
+        sqrt(N) sigma_w sqrt(m_a^2 + u^2) with u the spread of the units' rates; with centred rows only
+        the part from the units' spread remains, sqrt(N) sigma_w u.
+        """
+        u = self.moments.unit_spread
+        second = u * u if self.centred_rows else self.moments.mean**2 + u * u
+        return math.sqrt(self.fan_in * second) * self.weight_std
 
     @property
     def noise_variance(self) -> float:
-        """Per-step variance of x around a neuron's own drift: N (sigma_w^2 + mu_w^2)(q_a - m_a^2)."""
-        return self.fan_in * (self.weight_std**2 + self.weight_mean**2) * self.moments.variance
+        """Per-step variance of x around a neuron's own drift: N (sigma_w^2 + mu_w^2)(q_a - m_a^2 - u^2)."""
+        return self.fan_in * (self.weight_std**2 + self.weight_mean**2) * self.moments.temporal_variance
 
     @property
     def active_inputs(self) -> float:

@@ -28,6 +28,7 @@ def solve_weight_mean(
     n_steps: int | None = None,
     predictor: Predictor = density,
     xtol: float = 1e-4,
+    guess: float | None = None,
     layer: str = "layer",
     **options: object,
 ) -> float:
@@ -40,6 +41,7 @@ def solve_weight_mean(
         n_steps: window T from V0, or None for stationary.
         predictor: any predictor of :mod:`snninit_plugins.predictors`.
         xtol: tolerance on mu_w, relative to the weight mean that moves the drift by one threshold.
+        guess: a nearby solution (e.g. the previous candidate's): first tried by secant steps on log rate.
         layer: the layer's name, for error messages.
 
     Raises:
@@ -61,10 +63,14 @@ def solve_weight_mean(
     def excess(mu: float) -> float:
         return predictor(neuron, drive.replace(weight_mean=mu), n_steps=n_steps, **options).rate - target_rate
 
-    # bracket in units of the weight mean that moves the drift by one threshold
+    # the weight mean that moves the drift by one threshold sets the scale of the search
     theta = float(max(abs(float(g.threshold)) for g, _ in neuron.groups()))
     gain = float(min(float(g.gain) for g, _ in neuron.groups()))
     unit = step = theta / (gain * drive.fan_in * m_a)
+    if guess is not None:
+        mu = _secant(lambda x: excess(x) + target_rate, guess, 0.02 * unit, target_rate, xtol * step)
+        if mu is not None:
+            return mu
     lo, hi = drive.weight_mean - unit, drive.weight_mean + unit
     f_lo, f_hi = excess(lo), excess(hi)
     for _ in range(40):
@@ -85,7 +91,7 @@ def solve_weight_mean(
             f"(rate ranges {f_lo + target_rate:.3g}..{f_hi + target_rate:.3g}); "
             "lower the target, raise the window T, or change the reset/threshold"
         )
-    mu = float(optimize.brentq(excess, lo, hi, xtol=xtol * step, maxiter=100))
+    mu = float(optimize.brentq(excess, lo, hi, xtol=0.1 * xtol * step, maxiter=100))
     miss = excess(mu)
     if abs(miss) > 0.05 * target_rate:  # the rate jumps over the target (e.g. no input noise)
         raise InfeasibleTargetError(
@@ -94,3 +100,28 @@ def solve_weight_mean(
             "raise the weight std, the fan-in or the input rate, or choose another target"
         )
     return mu
+
+
+def _secant(rate: Callable[[float], float], x0: float, dx: float, target: float, xtol: float,
+            max_iter: int = 8) -> float | None:
+    """Secant iteration on log(rate(x)) = log(target) from x0; None when it does not converge quickly."""
+    def f(x: float) -> float:
+        r = rate(x)
+        return math.log(r / target) if r > 0 else -math.inf
+
+    x_prev, f_prev = x0, f(x0)
+    x, fx = x0 + (dx if f_prev < 0 else -dx), None
+    fx = f(x)
+    for _ in range(max_iter):
+        if not (math.isfinite(fx) and math.isfinite(f_prev)) or fx == f_prev:
+            return None
+        if abs(fx) < 2e-4:
+            return x
+        x_new = x - fx * (x - x_prev) / (fx - f_prev)
+        if abs(x_new - x) > 50 * dx:
+            return None
+        x_prev, f_prev, x = x, fx, x_new
+        fx = f(x)
+        if abs(x - x_prev) < xtol and abs(fx) < 1e-3:
+            return x
+    return None

@@ -26,6 +26,7 @@ import numpy as np
 from scipy import sparse, special, stats
 from scipy.sparse.linalg import spsolve
 
+from .._threads import single_blas_thread
 from ..inputs import MixtureLaw, SynapticInput
 from ..neuron import CanonicalNeuron
 from ._result import MembraneDistribution, RatePrediction, Surrogate
@@ -229,11 +230,12 @@ def _plain_nodes(neuron: CanonicalNeuron, laws: list[MixtureLaw], n_steps: int |
     kernels = np.stack([
         _transition(neuron, laws[k], grid, neuron.beta * grid.centres + neuron.drive) for k, grid in zip(live, grids)
     ])
-    resets = np.stack([_reset_matrix(neuron, grid).toarray() for grid in grids])
+    sparse_resets = [_reset_matrix(neuron, grid) for grid in grids]
     if n_steps is None:
-        post = np.stack([_stationary(kern @ res) for kern, res in zip(kernels, resets)])
+        post = np.stack([_stationary(np.asarray((res.T @ kern.T).T)) for kern, res in zip(kernels, sparse_resets)])
         pre = np.einsum("ki,kij->kj", post, kernels)
     else:
+        resets = np.stack([res.toarray() for res in sparse_resets])
         p = np.stack([_start(grid, neuron.v0) for grid in grids])
         pre = np.zeros_like(p)
         post = np.zeros_like(p)
@@ -338,7 +340,7 @@ def _on_common_grid(parts: list[tuple[float, _Grid, np.ndarray, np.ndarray]], n_
 
 
 def quadrature_nodes(neuron: CanonicalNeuron, drive: SynapticInput, n_steps: int | None) -> int:
-    """Gauss-Hermite nodes needed for the quenched average: 7, more when the drift spread dominates.
+    r"""Gauss-Hermite nodes needed for the quenched average: 7, more when the drift spread dominates.
 
     The rate is a smooth function of a neuron's drift on the scale of its membrane noise; when the
     spread of free-membrane means across neurons, :math:`\mathrm{spread}\sum\kappa`, is R times the
@@ -368,6 +370,7 @@ def _non_leaky_without_drift(neuron: CanonicalNeuron, drive: SynapticInput) -> f
     return frac
 
 
+@single_blas_thread
 def density(
     neuron: CanonicalNeuron,
     drive: SynapticInput,

@@ -1,0 +1,269 @@
+r"""What a strategy is: layer in, plan of numbers out (theory.md sections 5-6).
+
+A :class:`Strategy` turns a :class:`LayerSpec` (canonical neuron, fan-in, fan-out), the input moments
+of the layer below, a target rate and a window into a :class:`LayerPlan`: weight mean and std, bias, row
+centring, and what the theory expects of the layer (rate and its spread across neurons, free-membrane
+mean and std, layer gain G, gradient gain). Strategies never touch tensors.
+
+:func:`plan_network` plans a stack from the input up, carrying each layer's predicted output rate (and
+the spread of rates across its neurons) on as the next layer's input, and solves identical layers once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import ClassVar, Literal
+
+from ..errors import InfeasibleTargetError
+from ..inputs import InputMoments, SynapticInput
+from ..neuron import CanonicalNeuron
+from ..predictors import RatePrediction, density, layer_gain
+from ..surrogates import SURROGATES, Surrogate
+
+WeightLaw = Literal["normal", "uniform"]
+#: "preserve": every layer's target is the rate it receives (the network's input rate).
+TargetRate = float | Sequence[float] | Literal["preserve"]
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerSpec:
+    """The synapse-plus-neuron unit a strategy plans.
+
+    Args:
+        name: the layer's name (used in reports and error messages).
+        neuron: the canonical form of the neuron the synapse feeds.
+        fan_in: inputs per neuron (``in_channels/groups * prod(kernel)`` for a convolution).
+        fan_out: outputs per input unit (for Glorot and the gradient gain); defaults to fan_in.
+        default_weight_std: the framework's own init std (PyTorch: 1/sqrt(3 fan_in)), for ``default``.
+    """
+
+    name: str
+    neuron: CanonicalNeuron
+    fan_in: int
+    fan_out: int | None = None
+    default_weight_std: float | None = None
+
+    def __post_init__(self) -> None:
+        if int(self.fan_in) != self.fan_in or self.fan_in < 1:
+            raise InfeasibleTargetError(
+                f"{self.name}: fan-in {self.fan_in} is not a positive integer; a layer without inputs cannot be "
+                "initialised (check the weight's shape)"
+            )
+
+    @property
+    def outputs(self) -> int:
+        return self.fan_out or self.fan_in
+
+    def key(self) -> tuple:
+        """Everything but the name: identical layers share one solve."""
+        return (self.neuron, self.fan_in, self.fan_out, self.default_weight_std)
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerPlan:
+    """One layer's weight statistics and what the theory predicts for them."""
+
+    name: str
+    strategy: str
+    weight_mean: float
+    weight_std: float
+    bias: float
+    centred_rows: bool
+    weight_law: WeightLaw
+    keep_weights: bool
+    input: InputMoments
+    target_rate: float | None
+    rate: float
+    rate_spread: float
+    free_mean: float
+    free_std: float
+    gain: float
+    gradient_gain: float
+    in_regime: bool
+    regime: str
+
+    def as_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["input"] = {"mean": self.input.mean, "second": self.input.second, "unit_spread": self.input.unit_spread}
+        return d
+
+    def output_moments(self) -> InputMoments:
+        """What the next layer receives: spikes at the predicted rate, spread as predicted."""
+        return InputMoments.spikes(_round(self.rate), _round(self.rate_spread, 2))
+
+
+def _round(x: float, digits: int = 4) -> float:
+    """Round to significant digits so that identical layers after the first hit the plan cache."""
+    return 0.0 if x == 0 or not math.isfinite(x) else float(f"{x:.{digits}g}")
+
+
+class Strategy:
+    """Base class. Subclasses set :attr:`name` and implement :meth:`weights`.
+
+    Args:
+        weight_law: ``"normal"`` or ``"uniform"`` (same mean and std).
+        centred_rows: make every row sum exactly to ``fan_in * mu_w`` (no quenched drift spread).
+        surrogate: surrogate derivative name (:data:`~snninit_plugins.surrogates.SURROGATES`) for the
+            gradient gain.
+        n_cells: grid cells of the density method used for predictions.
+    """
+
+    name: ClassVar[str] = "base"
+    #: Whether the strategy solves for a target rate (baselines do not).
+    targets_rate: ClassVar[bool] = True
+
+    def __init__(self, *, weight_law: WeightLaw = "normal", centred_rows: bool = False,
+                 surrogate: str = "atan", n_cells: int = 160) -> None:
+        if weight_law not in ("normal", "uniform"):
+            raise ValueError(f"weight_law must be 'normal' or 'uniform', got {weight_law!r}")
+        if surrogate not in SURROGATES:
+            raise ValueError(f"unknown surrogate {surrogate!r}; available: {', '.join(sorted(SURROGATES))}")
+        self.weight_law: WeightLaw = weight_law
+        self.centred_rows = centred_rows
+        self.surrogate_name = surrogate
+        self.surrogate: Surrogate = SURROGATES[surrogate]()
+        self.n_cells = n_cells
+        self._cache: dict[tuple, LayerPlan] = {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.options()})"
+
+    def options(self) -> dict:
+        return {"weight_law": self.weight_law, "centred_rows": self.centred_rows, "surrogate": self.surrogate_name}
+
+    # -- the part a strategy defines ---------------------------------------------------------
+    def weights(self, layer: LayerSpec, moments: InputMoments, target: float | None,
+                n_steps: int | None) -> tuple[float, float, float]:
+        """Return (weight mean, weight std, bias) for this layer."""
+        raise NotImplementedError
+
+    # -- shared machinery ----------------------------------------------------------------------
+    def drive(self, layer: LayerSpec, moments: InputMoments, mu: float, sigma: float, bias: float = 0.0) -> SynapticInput:
+        return SynapticInput(layer.fan_in, mu, sigma, moments, bias=bias, centred_rows=self.centred_rows)
+
+    def predict(self, layer: LayerSpec, drive: SynapticInput, n_steps: int | None, **kw: object) -> RatePrediction:
+        return density(layer.neuron, drive, n_steps=n_steps, n_cells=self.n_cells, **kw)
+
+    def plan(self, layer: LayerSpec, moments: InputMoments, target: float | None, n_steps: int | None) -> LayerPlan:
+        """Plan one layer (cached on everything but the layer's name)."""
+        if target is not None and self.targets_rate:
+            _check_target(layer, target)
+        key = (layer.key(), moments, target, n_steps)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return dataclasses.replace(cached, name=layer.name)
+        mu, sigma, bias = self.weights(layer, moments, target if self.targets_rate else None, n_steps)
+        plan = self.evaluate(layer, moments, target, n_steps, mu, sigma, bias)
+        self._cache[key] = plan
+        return plan
+
+    def evaluate(self, layer: LayerSpec, moments: InputMoments, target: float | None, n_steps: int | None,
+                 mu: float, sigma: float, bias: float, keep_weights: bool = False) -> LayerPlan:
+        """Predict what given weight statistics do: rate, spread, free membrane, G, gradient gain."""
+        drive = self.drive(layer, moments, mu, sigma, bias)
+        pred = self.predict(layer, drive, n_steps, surrogate=self.surrogate)
+        gain = (layer_gain(density, layer.neuron, drive, n_steps=n_steps, n_cells=self.n_cells)
+                if pred.rate > 0 else math.nan)
+        free_mean, free_std = _free_membrane(layer.neuron, drive, n_steps)
+        moment = pred.surrogate_moment or 0.0
+        return LayerPlan(
+            name=layer.name, strategy=self.name, weight_mean=mu, weight_std=sigma, bias=bias,
+            centred_rows=self.centred_rows, weight_law=self.weight_law, keep_weights=keep_weights,
+            input=moments, target_rate=target, rate=pred.rate, rate_spread=pred.rate_spread,
+            free_mean=free_mean, free_std=free_std, gain=gain,
+            gradient_gain=layer.outputs * (mu * mu + sigma * sigma) * moment,
+            in_regime=pred.in_regime, regime=pred.regime,
+        )
+
+
+def _check_target(layer: LayerSpec, target: float | None) -> None:
+    if target is None or not (math.isfinite(target) and 0.0 < target < 1.0):
+        raise InfeasibleTargetError(
+            f"{layer.name}: target rate {target!r} spikes/step is impossible; "
+            "a neuron fires at most once per step, so choose a target in (0, 1)"
+        )
+
+
+def _free_membrane(neuron: CanonicalNeuron, drive: SynapticInput, n_steps: int | None) -> tuple[float, float]:
+    """Population mean and std of the membrane without threshold (theory.md section 3), group average."""
+    first = second = 0.0
+    for group, w in neuron.groups():
+        mean, std = group.free_membrane(drive.mean, drive.variance, n_steps)
+        first += w * mean
+        second += w * (std * std + mean * mean)
+    return first, math.sqrt(max(second - first * first, 0.0)) if math.isfinite(second) else math.inf
+
+
+def _per_layer_targets(target: TargetRate, n_layers: int, input_rate: float) -> list[float | None]:
+    if isinstance(target, str):
+        if target != "preserve":
+            raise ValueError(f"target_rate must be a rate, a list of rates or 'preserve', got {target!r}")
+        return [input_rate] * n_layers
+    if isinstance(target, (int, float)):
+        return [float(target)] * n_layers
+    targets = [float(t) for t in target]
+    if len(targets) != n_layers:
+        raise ValueError(f"{len(targets)} target rates given for {n_layers} layers; give one per layer or a scalar")
+    return targets
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkPlan:
+    """The plans of a stack of layers, from the input up."""
+
+    layers: tuple[LayerPlan, ...]
+    n_steps: int | None
+
+    def __iter__(self):  # noqa: ANN204 - iterator of LayerPlan
+        return iter(self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, i: int) -> LayerPlan:
+        return self.layers[i]
+
+    def as_dicts(self) -> list[dict]:
+        return [p.as_dict() for p in self.layers]
+
+    def table(self) -> str:
+        """A plain-text table: one row per layer."""
+        head = f"{'layer':<14} {'mu_w':>10} {'sigma_w':>9} {'target':>7} {'rate':>7} {'spread':>7} {'G':>6} {'grad':>6}"
+        rows = [head, "-" * len(head)]
+        for p in self.layers:
+            target = "-" if p.target_rate is None else f"{p.target_rate:.3g}"
+            rows.append(f"{p.name:<14} {p.weight_mean:>10.4g} {p.weight_std:>9.4g} {target:>7} {p.rate:>7.4f} "
+                        f"{p.rate_spread:>7.4f} {p.gain:>6.2f} {p.gradient_gain:>6.2f}")
+        return "\n".join(rows)
+
+
+def plan_network(
+    layers: Sequence[LayerSpec],
+    strategy: Strategy,
+    input_moments: InputMoments,
+    *,
+    target_rate: TargetRate = "preserve",
+    n_steps: int | None = None,
+) -> NetworkPlan:
+    """Plan every layer in order, feeding each layer's predicted output to the next.
+
+    Args:
+        layers: the stack, from the input up.
+        strategy: the strategy instance (its cache is shared across calls).
+        input_moments: what the first layer receives.
+        target_rate: one rate, one per layer, or ``"preserve"`` (every layer fires at the input rate).
+        n_steps: the window T from V0, or None for stationary.
+    """
+    targets = _per_layer_targets(target_rate, len(layers), input_moments.mean)
+    if strategy.targets_rate:
+        for layer, target in zip(layers, targets):  # fail before any solving
+            _check_target(layer, target)
+    moments = input_moments
+    plans = []
+    for layer, target in zip(layers, targets):
+        plan = strategy.plan(layer, moments, target, n_steps)
+        plans.append(plan)
+        moments = plan.output_moments()
+    return NetworkPlan(tuple(plans), n_steps)

@@ -1,0 +1,177 @@
+"""Strategies: plans of numbers that keep a stack of canonical neurons firing (theory.md sections 5-7)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from snninit_plugins import InfeasibleTargetError
+from snninit_plugins.inputs import InputMoments, SynapticInput
+from snninit_plugins.neuron import CanonicalNeuron
+from snninit_plugins.predictors import PREDICTORS, density
+from snninit_plugins.sampling import sample_weight_
+from snninit_plugins.simulator import bernoulli_spikes, simulate_stack
+from snninit_plugins.strategies import STRATEGIES, LayerSpec, get_strategy, plan_network
+
+LIF = CanonicalNeuron(beta=0.9)
+
+
+def stack(n_layers: int, neuron: CanonicalNeuron = LIF, width: int = 256) -> list[LayerSpec]:
+    return [LayerSpec(f"fc{i + 1}", neuron, width) for i in range(n_layers)]
+
+
+def draw_weights(plan, width: int, seed: int = 0) -> list[torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return [sample_weight_(torch.empty(width, width), p.weight_mean, p.weight_std,
+                           rows="centred" if p.centred_rows else "stratified", generator=gen) for p in plan]
+
+
+def test_the_public_names() -> None:
+    assert set(STRATEGIES) == {"default", "kaiming", "glorot", "random_walk", "wiener", "diffusion", "shot_noise",
+                               "general", "fluctuation_driven", "quantization_aware"}
+    with pytest.raises(KeyError, match="unknown strategy 'genral'; available: default, diffusion"):
+        get_strategy("genral")
+
+
+def test_baseline_weight_statistics() -> None:
+    layer = LayerSpec("fc", LIF, 256, fan_out=64)
+    moments = InputMoments.spikes(0.1)
+    assert get_strategy("kaiming").plan(layer, moments, 0.1, 25).weight_std == pytest.approx(math.sqrt(2 / 256))
+    assert get_strategy("glorot").plan(layer, moments, 0.1, 25).weight_std == pytest.approx(math.sqrt(2 / 320))
+    default = get_strategy("default").plan(layer, moments, 0.1, 25)
+    assert default.keep_weights and default.weight_std == pytest.approx(1 / math.sqrt(3 * 256))
+
+
+def test_baselines_collapse_in_the_plan_and_in_simulation() -> None:
+    """theory.md section 1: default init is silent by layer 3, Kaiming decays layer by layer."""
+    layers = stack(10)
+    for name in ("default", "kaiming"):
+        plan = plan_network(layers, get_strategy(name), InputMoments.spikes(0.1), target_rate=0.1, n_steps=25)
+        rates = [p.rate for p in plan]
+        assert rates[-1] < 0.01 and all(b <= a + 1e-9 for a, b in zip(rates, rates[1:]))
+    plan = plan_network(layers, get_strategy("default"), InputMoments.spikes(0.1), n_steps=100)
+    weights = [torch.empty(256, 256).uniform_(-1 / 16, 1 / 16, generator=torch.Generator().manual_seed(i))
+               for i in range(10)]
+    spikes = bernoulli_spikes(0.1, 100, (16, 256), generator=torch.Generator().manual_seed(0))
+    measured = simulate_stack(LIF, weights, spikes)
+    assert measured[0].rate == pytest.approx(plan[0].rate, rel=0.25)  # about 0.011 spikes/step
+    assert all(a.rate == 0.0 for a in measured[3:])
+
+
+@pytest.mark.parametrize("window", [25, None])
+def test_general_gain_criterion_hits_target_and_gain(window: int | None) -> None:
+    plan = get_strategy("general").plan(LayerSpec("fc1", LIF, 256), InputMoments.spikes(0.1), 0.1, window)
+    assert plan.rate == pytest.approx(0.1, rel=2e-3)
+    assert plan.gain == pytest.approx(0.5, abs=0.05)
+    assert plan.weight_mean < 0  # G < 1 needs the inhibition-dominated, fluctuation-driven regime
+
+
+def test_general_fluctuation_and_backward_criteria() -> None:
+    layer, moments = LayerSpec("fc1", LIF, 256), InputMoments.spikes(0.1)
+    fluct = get_strategy("general", criterion="fluctuation", fluctuation=1.0).plan(layer, moments, 0.1, 25)
+    assert fluct.rate == pytest.approx(0.1, rel=2e-3)
+    drive = SynapticInput(256, fluct.weight_mean, fluct.weight_std, moments)
+    mean, std = LIF.free_membrane(drive.mean, drive.noise_variance, 25)
+    assert std == pytest.approx(1.0 - mean, rel=0.05)
+    backward = get_strategy("general", criterion="backward").plan(layer, moments, 0.1, 25)
+    assert backward.rate == pytest.approx(0.1, rel=2e-3)
+    assert backward.gradient_gain == pytest.approx(1.0, rel=0.1)
+
+
+@pytest.mark.parametrize("name, neuron, window", [
+    ("random_walk", CanonicalNeuron(beta=1.0), 200),
+    ("wiener", CanonicalNeuron(beta=1.0), 25),
+    ("diffusion", CanonicalNeuron(beta=0.95), None),
+    ("shot_noise", CanonicalNeuron(beta=0.9), None),
+])
+def test_paper_solutions_hit_the_target_of_their_own_predictor(name: str, neuron: CanonicalNeuron,
+                                                                window: int | None) -> None:
+    strategy = get_strategy(name)
+    moments = InputMoments.spikes(0.05)
+    plan = strategy.plan(LayerSpec("fc1", neuron, 256), moments, 0.05, window)
+    drive = SynapticInput(256, plan.weight_mean, plan.weight_std, moments)
+    assert PREDICTORS[name](neuron, drive, n_steps=window).rate == pytest.approx(0.05, rel=2e-3)
+    assert plan.rate == pytest.approx(density(neuron, drive, n_steps=window).rate)
+
+
+def test_paper_solution_outside_its_model_is_a_clear_error() -> None:
+    with pytest.raises(InfeasibleTargetError, match="fc3: strategy 'diffusion' cannot describe.*general"):
+        get_strategy("diffusion").plan(LayerSpec("fc3", CanonicalNeuron(beta=1.0), 256),
+                                       InputMoments.spikes(0.1), 0.1, None)
+
+
+def test_fluctuation_driven_formula() -> None:
+    """mu_w = mu_U/(N nu eps_bar), sigma_w^2 = ((theta-mu_U)/xi)^2/(N nu eps_hat) - mu_w^2 (Rossbroich 2022)."""
+    neuron = CanonicalNeuron(beta=0.9, threshold=2.0)
+    plan = get_strategy("fluctuation_driven", mu_u=0.5, xi=2.0).plan(
+        LayerSpec("fc", neuron, 100), InputMoments.spikes(0.2), None, None)
+    eps_bar, eps_hat = 10.0, 1 / (1 - 0.81)  # sum 0.9^k, sum 0.81^k
+    mu = 1.0 / (100 * 0.2 * eps_bar)  # mu_U = 0.5 * theta = 1
+    assert plan.weight_mean == pytest.approx(mu)
+    assert plan.weight_std ** 2 == pytest.approx((1.0 / 2.0) ** 2 / (100 * 0.2 * eps_hat) - mu**2)
+    with pytest.raises(InfeasibleTargetError, match="fc: fluctuation_driven gives a negative weight variance"):
+        get_strategy("fluctuation_driven", mu_u=0.99, xi=0.01 ** -1).plan(
+            LayerSpec("fc", CanonicalNeuron(beta=0.5), 4), InputMoments.spikes(0.9), None, None)
+
+
+def test_quantization_aware_formula() -> None:
+    plan = get_strategy("quantization_aware").plan(LayerSpec("fc", CanonicalNeuron(threshold=0.5), 64),
+                                                   InputMoments.spikes(0.25), None, 25)
+    assert plan.weight_mean == 0.0
+    assert plan.weight_std == pytest.approx(0.5 / math.sqrt(64 * 0.25))
+
+
+@pytest.mark.parametrize("target", [1.0, 0.0, -0.2, math.nan])
+def test_impossible_targets_name_the_layer(target: float) -> None:
+    with pytest.raises(InfeasibleTargetError, match="fc2: target rate"):
+        plan_network(stack(3), get_strategy("general"), InputMoments.spikes(0.1), target_rate=[0.1, target, 0.1],
+                     n_steps=25)
+
+
+def test_zero_fan_in_names_the_layer() -> None:
+    with pytest.raises(InfeasibleTargetError, match="conv1: fan-in 0"):
+        LayerSpec("conv1", LIF, 0)
+
+
+def test_targets_per_layer_and_preserve() -> None:
+    strategy = get_strategy("general")
+    plan = plan_network(stack(3), strategy, InputMoments.spikes(0.05), target_rate=[0.05, 0.1, 0.2], n_steps=25)
+    assert [round(p.rate, 3) for p in plan] == [0.05, 0.1, 0.2]
+    assert plan[1].input.mean == pytest.approx(plan[0].rate, rel=1e-3)  # each layer's output feeds the next
+    preserved = plan_network(stack(2), strategy, InputMoments.spikes(0.05), n_steps=25)
+    assert [p.target_rate for p in preserved] == [0.05, 0.05]
+    with pytest.raises(ValueError, match="2 target rates given for 3 layers"):
+        plan_network(stack(3), strategy, InputMoments.spikes(0.05), target_rate=[0.1, 0.1])
+
+
+def test_identical_layers_share_one_solve() -> None:
+    strategy = get_strategy("general")
+    calls = []
+    original = strategy.weights
+    strategy.weights = lambda *a, **k: calls.append(a[0].name) or original(*a, **k)
+    plan = plan_network(stack(30), strategy, InputMoments.spikes(0.1), n_steps=25)
+    assert len(calls) <= 8  # the first layers' input spreads settle, then every layer is a cache hit
+    assert plan[-1].name == "fc30" and plan[-1].weight_std == plan[-2].weight_std
+
+
+def test_general_keeps_a_simulated_stack_alive() -> None:
+    """12 layers, N=256, T=25: every layer within x2 of target, first within 3%, few silent, no lock-step."""
+    plan = plan_network(stack(12), get_strategy("general"), InputMoments.spikes(0.1), target_rate=0.1, n_steps=25)
+    spikes = bernoulli_spikes(0.1, 25, (64, 256), generator=torch.Generator().manual_seed(1))
+    activity = simulate_stack(LIF, draw_weights(plan, 256), spikes)
+    rates = np.array([a.rate for a in activity])
+    assert abs(rates[0] / 0.1 - 1) < 0.03
+    assert np.all(np.abs(np.log2(rates / 0.1)) <= 1)
+    assert max(a.silent_fraction for a in activity) <= 0.15
+    assert max(a.synchrony for a in activity) <= 20
+
+
+def test_plan_is_a_readable_table_and_dicts() -> None:
+    plan = plan_network(stack(2), get_strategy("kaiming"), InputMoments.spikes(0.1), n_steps=25)
+    text = plan.table()
+    assert "fc1" in text and "fc2" in text and "sigma_w" in text
+    row = plan.as_dicts()[0]
+    assert row["strategy"] == "kaiming" and row["input"]["mean"] == 0.1
