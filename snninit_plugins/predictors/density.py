@@ -159,7 +159,9 @@ def _transition(neuron: CanonicalNeuron, law: MixtureLaw, grid: _Grid, source: n
         smooth = MixtureLaw(law.weights[~atoms], law.means[~atoms], law.stds[~atoms])
         u = (grid.edges[None, :] - source[:, None]) / g  # x needed to land below each edge
         u_lo, u_hi = float(u.min()), float(u.max())
-        du = grid.dv / g / _TABLE_REFINE
+        # the CDF is interpolated linearly: a few table points per cell, fewer when every component is wide
+        refine = 2 if float(smooth.stds.min()) * g > 2 * grid.dv else _TABLE_REFINE
+        du = grid.dv / g / refine
         n_tab = int(math.ceil((u_hi - u_lo) / du)) + 2
         tab = _cdf_table(smooth, u_lo + du * np.arange(n_tab), neuron.strict)
         pos = (u - u_lo) / du
@@ -324,6 +326,13 @@ def _filtered_node(neuron: CanonicalNeuron, law: MixtureLaw, n_steps: int | None
     return rate / n_steps, v_grid, pre / n_steps, post / n_steps
 
 
+def _cell_mean_square(surrogate: Surrogate, grid: _Grid, theta: float, samples: int = 32) -> np.ndarray:
+    """The mean of f'(H - theta)^2 over each cell (surrogates can be narrower than a cell)."""
+    offsets = (np.arange(samples) + 0.5) / samples * grid.dv
+    h = grid.edges[:-1, None] + offsets[None, :]
+    return np.mean(surrogate(h - theta) ** 2, axis=1)
+
+
 def _on_common_grid(parts: list[tuple[float, _Grid, np.ndarray, np.ndarray]], n_cells: int) -> MembraneDistribution:
     """Average per-node masses, each on its own grid, on one grid spanning them all."""
     lo = min(grid.edges[0] for _, grid, _, _ in parts)
@@ -421,7 +430,7 @@ def density(
             resolved &= step_std == 0.0 or group.gain * step_std >= 0.1 * grid.dv
             parts.append((gw * w, grid, pre, post))
             if surrogate is not None:
-                moment += gw * w * float(pre @ surrogate(grid.centres - group.threshold) ** 2)
+                moment += gw * w * float(pre @ _cell_mean_square(surrogate, grid, group.threshold))
     notes = [] if resolved else ["per-step input std is below a tenth of a grid cell: increase n_cells"]
     silent_walkers = _non_leaky_without_drift(neuron, drive) if n_steps is None else 0.0
     if silent_walkers > 0.01:

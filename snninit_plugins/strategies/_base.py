@@ -164,14 +164,15 @@ class Strategy:
         """Predict what given weight statistics do: rate, spread, free membrane, G, gradient gain."""
         drive = self.drive(layer, moments, mu, sigma, bias)
         pred = self.predict(layer, drive, n_steps, surrogate=self.surrogate)
-        gain = (layer_gain(density, layer.neuron, drive, n_steps=n_steps, n_cells=self.n_cells)
+        # G is informational: a coarser density (100 cells, 7 nodes) gives it to about 0.01
+        gain = (layer_gain(density, layer.neuron, drive, n_steps=n_steps, n_cells=100, n_nodes=7)
                 if pred.rate > 0 else math.nan)
         free_mean, free_std = _free_membrane(layer.neuron, drive, n_steps)
         moment = pred.surrogate_moment or 0.0
         return LayerPlan(
             name=layer.name, strategy=self.name, weight_mean=mu, weight_std=sigma, bias=bias,
             centred_rows=self.centred_rows, weight_law=self.weight_law, keep_weights=keep_weights,
-            input=moments, target_rate=target, rate=pred.rate, rate_spread=pred.rate_spread,
+            input=moments, target_rate=target, rate=float(pred.rate), rate_spread=float(pred.rate_spread),
             free_mean=free_mean, free_std=free_std, gain=gain,
             gradient_gain=layer.outputs * (mu * mu + sigma * sigma) * moment,
             in_regime=pred.in_regime, regime=pred.regime,

@@ -27,7 +27,8 @@ class Default(Strategy):
         return 0.0, std, 0.0
 
     def evaluate(self, *args: object, **kwargs: object) -> LayerPlan:
-        return dataclasses.replace(super().evaluate(*args, **kwargs), keep_weights=True, centred_rows=False)
+        plan = super().evaluate(*args, **kwargs)
+        return dataclasses.replace(plan, keep_weights=True, centred_rows=False, weight_law="uniform")
 
 
 class Kaiming(Strategy):

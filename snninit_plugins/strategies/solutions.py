@@ -123,7 +123,7 @@ class General(_PredictorSolution):
     predictor_name = "density"
 
     def __init__(self, *, criterion: Criterion = "gain", gain: float = 0.5, fluctuation: float = 1.0,
-                 search_cells: int = 100, **options: object) -> None:
+                 search_cells: int = 80, **options: object) -> None:
         super().__init__(fluctuation=fluctuation, **options)
         if criterion not in ("gain", "fluctuation", "backward"):
             raise ValueError(f"criterion must be 'gain', 'fluctuation' or 'backward', got {criterion!r}")
@@ -139,9 +139,9 @@ class General(_PredictorSolution):
         return {**super().options(), "criterion": self.criterion, "gain": self.gain}
 
     def _criterion(self, layer: LayerSpec, moments: InputMoments, target: float,
-                   n_steps: int | None) -> Callable[[float], tuple[float, float]]:
-        """log sigma -> (criterion residual, mu_w), decreasing in sigma."""
-        cells = {"n_cells": self.search_cells}
+                   n_steps: int | None) -> tuple[Callable[[float], tuple[float, float]], dict[float, float]]:
+        """(log sigma -> (criterion residual, mu_w), decreasing in sigma; the mu_w solved so far by log sigma)."""
+        cells = {"n_cells": self.search_cells, "n_nodes": 5}  # a coarse, fast density for the search
         solved: dict[float, float] = {}
 
         def residual(log_sigma: float) -> tuple[float, float]:
@@ -172,7 +172,7 @@ class General(_PredictorSolution):
             grad = layer.outputs * (mu * mu + sigma * sigma) * (pred.surrogate_moment or 0.0)
             return (-math.log(grad) if grad > 0 else math.inf), mu
 
-        return residual
+        return residual, solved
 
     def weights(self, layer: LayerSpec, moments: InputMoments, target: float | None,
                 n_steps: int | None) -> tuple[float, float, float]:
@@ -182,7 +182,7 @@ class General(_PredictorSolution):
         if family in self._family_sigma:
             sigma, mu = self._family_sigma[family]
             return self.solve_mean(layer, moments, target, n_steps, sigma, guess=mu, n_cells=self.n_cells), sigma, 0.0
-        residual = self._criterion(layer, moments, target, n_steps)
+        residual, solved = self._criterion(layer, moments, target, n_steps)
         # start from the last solution of a similar layer (same neuron and fan-in), else from sigma_w at
         # which the free membrane fluctuates by theta
         warm = self._last_sigma.get(layer.key())
@@ -217,8 +217,9 @@ class General(_PredictorSolution):
             # take the candidate closest to it
             sigma = math.exp(min(tried)[1])
         else:
-            sigma = math.exp(optimize.brentq(lambda x: residual(x)[0], lo, hi, xtol=0.02))
+            sigma = math.exp(optimize.brentq(lambda x: residual(x)[0], lo, hi, xtol=0.05))
         self._last_sigma[layer.key()] = sigma
-        mu = self.solve_mean(layer, moments, target, n_steps, sigma, n_cells=self.n_cells)
+        nearest = min(solved, key=lambda x: abs(x - math.log(sigma)))
+        mu = self.solve_mean(layer, moments, target, n_steps, sigma, guess=solved[nearest], n_cells=self.n_cells)
         self._family_sigma[family] = (sigma, mu)
         return mu, sigma, 0.0

@@ -1,0 +1,381 @@
+"""Do deep stacks initialised by each strategy keep their rate? (issue acceptance: depth)
+
+Simulates 50-layer stacks (N = 256 wide, fan-in 256) of canonical neurons (threshold 1, V0 = 0) initialised by
+each strategy and baseline, for beta in {0.5, 0.9, 0.99, 1.0}, both resets, targets {0.05, 0.1, 0.2} and windows
+T = 25 and T = 100, fed by Bernoulli spikes at the target rate ("preserve": every layer's target is the input
+rate). The 20-layer stack is the prefix of the 50-layer one (same plan, same weights), so one simulation gives
+both. Per configuration one fresh strategy instance plans the 50-layer stack (timed: that is the cost of
+planning a 50-layer network of identical layers from a cold cache); each layer's weights are drawn as
+apply_init draws them (``sample_weight_``: the plan's law with stratified row sums, ``--rows iid`` for
+i.i.d. rows; rows summing exactly to N mu_w when the plan centres rows; PyTorch's U(-1/sqrt(N), 1/sqrt(N))
+when the plan keeps the framework's weights), and the stack runs on B = 64 samples.
+
+Measured per layer: population rate, silent fraction (neurons that never fire), synchrony chi (1 for
+independent neurons, N for lock-step). The layer gain G = d ln r_out / d ln r_in is measured for layers
+1, 2, 10, 20, 50 by feeding that layer alone (its actual weights) with Bernoulli input at r_in (1 +- h),
+h = 0.1, common random numbers for both, B = 64; r_in is the layer's planned input rate, and the input units'
+rates are spread as planned (a gamma law with the planned mean and spread across units; layer 1 gets
+identical rates) unless ``--g-homogeneous``. The first-layer criterion uses this stack's own first layer
+("L1%"); "pop%" is the layer's ensemble rate over fresh weights and inputs (until its standard error is
+< 0.3%), i.e. the planning accuracy alone.
+
+Acceptance for ``general`` (gain criterion), in every configuration and at every layer: rate within x2 of
+target (|log2(rate/target)| <= 1), silent fraction <= 15%, chi <= 20; first layer within 3% (1% with centred
+rows). The verdict column says PASS or FAIL with the failed criteria: r (x2), s (silent), c (chi), 1 (layer 1).
+The baselines show the collapse in the same table (column "silent": the first silent layer). chi is taken over
+the layers where it is defined (a layer where no neuron varies has none; it fails on rate and silence instead).
+
+    python benchmarks/depth.py --quick                # general, kaiming, default; 12 configurations (< 1 min)
+    python benchmarks/depth.py                        # every strategy, the full grid (about 25-35 minutes)
+    python benchmarks/depth.py --centred              # ... plus general with centred rows
+    python benchmarks/depth.py --strategies general --betas 0.9 --targets 0.1 --layers --centred
+    python benchmarks/depth.py --strategies "" --centred --betas 1.0   # general with centred rows only
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import statistics
+import sys
+import time
+import zlib
+
+import numpy as np
+import torch
+
+from snninit_plugins.errors import InfeasibleTargetError
+from snninit_plugins.inputs import InputMoments
+from snninit_plugins.neuron import CanonicalNeuron
+from snninit_plugins.sampling import sample_weight_
+from snninit_plugins.simulator import bernoulli_spikes, run_neurons, simulate_layer_rate, simulate_stack
+from snninit_plugins.strategies import STRATEGIES, LayerPlan, LayerSpec, get_strategy, plan_network
+
+WIDTH = 256
+DEPTHS = (20, 50)
+BETAS = (0.5, 0.9, 0.99, 1.0)
+RESETS = ("subtract", "value")
+TARGETS = (0.05, 0.1, 0.2)
+WINDOWS = (25, 100)
+BATCH = 64  # samples through the stack
+GAIN_BATCH = 64  # samples for the measured layer gain
+GAIN_STEP = 0.1  # h: input rates r_in (1 +- h)
+GAIN_LAYERS = (1, 2, 10, 20, 50)
+FIRST_LAYER_SE = 0.003  # relative standard error at which the first-layer ensemble measurement stops
+# acceptance criteria (general, gain criterion)
+MAX_LOG2 = 1.0
+MAX_SILENT = 0.15
+MAX_CHI = 20.0
+MAX_FIRST = 0.03
+MAX_FIRST_CENTRED = 0.01
+
+
+# --------------------------------------------------------------------------------------------- weights
+def draw_weights(plan: LayerPlan, fan_in: int, gen: torch.Generator, rows: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One layer's weight matrix (WIDTH x fan_in) and bias as the plan says, drawn as apply_init draws them."""
+    w = torch.empty(WIDTH, fan_in)
+    if plan.keep_weights:  # PyTorch nn.Linear default: kaiming_uniform_(a=sqrt(5)) = U(-1/sqrt(N), 1/sqrt(N))
+        sample_weight_(w, 0.0, 1.0 / math.sqrt(3 * fan_in), law="uniform", rows="iid", generator=gen)
+    else:
+        sample_weight_(w, plan.weight_mean, plan.weight_std, law=plan.weight_law,
+                       rows="centred" if plan.centred_rows else rows, generator=gen)
+    bias = torch.full((WIDTH,), float(plan.bias)) if plan.bias else None
+    return w, bias
+
+
+# --------------------------------------------------------------------------------------------- measurements
+def unit_rates(mean: float, spread: float, n: int, seed: int, homogeneous: bool) -> np.ndarray:
+    """Input units' rates with the planned mean and spread across units (gamma law), or all equal."""
+    if homogeneous or spread <= 0 or mean <= 0:
+        return np.full(n, mean)
+    shape, scale = (mean / spread) ** 2, spread * spread / mean
+    p = np.random.default_rng(seed).gamma(shape, scale, size=n)
+    p *= mean / p.mean()
+    return np.clip(p, 0.0, 1.0)
+
+
+def measured_gain(neuron: CanonicalNeuron, w: torch.Tensor, b: torch.Tensor | None, rates: np.ndarray,
+                  n_steps: int, seed: int) -> float:
+    """G = (ln r(+) - ln r(-)) / (ln(1+h) - ln(1-h)) for this layer alone, common random numbers; nan if silent."""
+    out = []
+    with torch.no_grad():
+        for sign in (1.0, -1.0):
+            gen = torch.Generator().manual_seed(seed)
+            a = bernoulli_spikes(np.clip(rates * (1 + sign * GAIN_STEP), 0.0, 1.0), n_steps, (GAIN_BATCH, w.shape[1]),
+                                 generator=gen)
+            out.append(float(run_neurons(neuron, torch.nn.functional.linear(a, w, b)).mean()))
+    if out[0] <= 0 or out[1] <= 0:
+        return math.nan
+    return (math.log(out[0]) - math.log(out[1])) / (math.log(1 + GAIN_STEP) - math.log(1 - GAIN_STEP))
+
+
+def first_layer_rate(neuron: CanonicalNeuron, plan: LayerPlan, n_steps: int, seed: int) -> tuple[float, float]:
+    """Ensemble rate of layer 1 (fresh rows and inputs per group) and its standard error."""
+    law = "uniform" if plan.keep_weights or plan.weight_law == "uniform" else "normal"
+    std = 1.0 / math.sqrt(3 * WIDTH) if plan.keep_weights else plan.weight_std
+    mean = 0.0 if plan.keep_weights else plan.weight_mean
+    means, errors = [], []
+    for batch in range(16):
+        gen = torch.Generator().manual_seed(seed * 7919 + batch)
+        r, se = simulate_layer_rate(neuron, fan_in=WIDTH, weight_mean=mean, weight_std=std,
+                                    input_rate=plan.input.mean, n_steps=n_steps, bias=plan.bias,
+                                    centred_rows=plan.centred_rows and not plan.keep_weights, n_groups=64,
+                                    rows_per_group=WIDTH, generator=gen, dtype=torch.float32, weight_law=law)
+        means.append(r)
+        errors.append(se)
+        pooled = float(np.mean(means))
+        pooled_se = float(np.sqrt(np.sum(np.square(errors)))) / len(errors)
+        if pooled <= 0 or pooled_se / pooled < FIRST_LAYER_SE:
+            break
+    return pooled, pooled_se
+
+
+# --------------------------------------------------------------------------------------------- one configuration
+def config_seed(base: int, beta: float, reset: str, target: float, n_steps: int) -> int:
+    """Same seed for every strategy of one (beta, reset, target, T): common random numbers across strategies."""
+    return (zlib.crc32(f"{beta}|{reset}|{target}|{n_steps}".encode()) + 1_000_003 * base) % 2**31
+
+
+def run_config(name: str, centred: bool, beta: float, reset: str, target: float, n_steps: int, seed: int,
+               homogeneous_gain_input: bool, rows: str = "stratified") -> dict:
+    row: dict = dict(strategy=name + ("+c" if centred else ""), name=name, beta=beta, reset=reset, target=target,
+                     T=n_steps, centred=centred, error=None)
+    neuron = CanonicalNeuron(beta=beta, reset=reset)
+    depth = max(DEPTHS)
+    try:
+        strategy = get_strategy(name, centred_rows=True) if centred else get_strategy(name)
+        layer_times: list[float] = []
+        plan_layer = strategy.plan
+
+        def timed_plan(*args: object, **kwargs: object) -> LayerPlan:
+            t0 = time.perf_counter()
+            try:
+                return plan_layer(*args, **kwargs)
+            finally:
+                layer_times.append(time.perf_counter() - t0)
+
+        strategy.plan = timed_plan  # instance attribute: plan_network's calls are timed one by one
+        t0 = time.perf_counter()
+        plan = plan_network([LayerSpec(f"L{i + 1}", neuron, WIDTH) for i in range(depth)], strategy,
+                            InputMoments.spikes(target), target_rate=target, n_steps=n_steps)
+        row["plan_s"] = time.perf_counter() - t0
+        row["plan_first_s"] = layer_times[0] if layer_times else math.nan
+        t0 = time.perf_counter()
+        plan_network([LayerSpec(f"L{i + 1}", neuron, WIDTH) for i in range(depth)], strategy,
+                     InputMoments.spikes(target), target_rate=target, n_steps=n_steps)
+        row["replan_s"] = time.perf_counter() - t0
+    except (InfeasibleTargetError, ValueError) as exc:
+        row["error"] = str(exc).splitlines()[0]
+        return row
+    seed = config_seed(seed, beta, reset, target, n_steps)
+    t0 = time.perf_counter()
+    gen = torch.Generator().manual_seed(seed)
+    layers = [draw_weights(p, WIDTH, gen, rows) for p in plan]
+    inputs = bernoulli_spikes(target, n_steps, (BATCH, WIDTH), generator=gen)
+    acts = simulate_stack(neuron, [w for w, _ in layers], inputs, biases=[b for _, b in layers])
+    del inputs
+    gains = {}
+    for k in GAIN_LAYERS:
+        if k <= depth:
+            p = plan[k - 1]
+            rates = unit_rates(p.input.mean, p.input.unit_spread, WIDTH, seed + k, homogeneous_gain_input)
+            w, b = layers[k - 1]
+            gains[k] = measured_gain(neuron, w, b, rates, n_steps, seed + 100 + k)
+    del layers
+    l1, l1_se = first_layer_rate(neuron, plan[0], n_steps, seed)
+    row.update(
+        planned=[float(p.rate) for p in plan], gain_pred=[float(p.gain) for p in plan], gain_meas=gains,
+        rate=[a.rate for a in acts], silent=[a.silent_fraction for a in acts], chi=[a.synchrony for a in acts],
+        l1=l1, l1_se=l1_se, sim_s=time.perf_counter() - t0,
+    )
+    return row
+
+
+# --------------------------------------------------------------------------------------------- metrics
+def log2_error(rate: float, target: float) -> float:
+    return abs(math.log2(rate / target)) if rate > 0 else math.inf
+
+
+def metrics(row: dict, depth: int) -> dict:
+    """Per-depth summary of one configuration and its verdict against the acceptance criteria."""
+    rates, target = row["rate"][:depth], row["target"]
+    # chi is undefined (nan) where no neuron varies (silent or saturated layers); those fail on rate and silence
+    chis = [c for c in row["chi"][:depth] if math.isfinite(c)]
+    first_err = abs(rates[0] / target - 1)  # the realised first layer of this stack
+    m = dict(
+        worst_log2=max(log2_error(r, target) for r in rates),
+        worst_rel=max(abs(r / target - 1) for r in rates),
+        max_silent=max(row["silent"][:depth]),
+        max_chi=max(chis) if chis else math.nan,
+        last_err=rates[-1] / target - 1,
+        first_silent=next((i + 1 for i, r in enumerate(rates) if r <= 0), None),
+    )
+    failed = ""
+    if m["worst_log2"] > MAX_LOG2:
+        failed += "r"
+    if m["max_silent"] > MAX_SILENT:
+        failed += "s"
+    if m["max_chi"] > MAX_CHI:
+        failed += "c"
+    if first_err > (MAX_FIRST_CENTRED if row["centred"] else MAX_FIRST):
+        failed += "1"
+    m["failed"] = failed
+    m["passed"] = not failed
+    return m
+
+
+# --------------------------------------------------------------------------------------------- printing
+def fmt(x: float, spec: str, width: int) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return f"{'nan':>{width}}"
+    if math.isinf(x):
+        return f"{'inf':>{width}}"
+    return f"{x:>{width}{spec}}"
+
+
+def config_label(row: dict) -> str:
+    return (f"{row['strategy']:<19} {row['beta']:>5} {row['reset']:<8} {row['target']:>6} {row['T']:>4} "
+            f"{'yes' if row['centred'] else 'no':<4}")
+
+
+def print_layers(row: dict) -> None:
+    print(f"\n{row['strategy']}, beta={row['beta']}, reset={row['reset']}, target={row['target']}, T={row['T']}, "
+          f"centred={'yes' if row['centred'] else 'no'}")
+    if row["error"]:
+        print(f"  n/a: {row['error']}")
+        return
+    err = (row["l1"] / row["target"] - 1) * 100
+    print(f"  layer 1 ensemble rate {row['l1']:.5f} +- {row['l1_se']:.5f} ({err:+.2f}%)"
+          f"; planning {row['plan_s']:.2f} s (layer 1 {row['plan_first_s']:.2f} s)")
+    head = (f"  {'layer':>5} {'target':>7} {'planned':>8} {'rate':>8} {'|log2|':>7} {'silent%':>8} {'chi':>7} "
+            f"{'G pred':>7} {'G meas':>7}")
+    print(head + "\n  " + "-" * (len(head) - 2))
+    for i, r in enumerate(row["rate"]):
+        g_meas = row["gain_meas"].get(i + 1)
+        print(f"  {i + 1:>5} {row['target']:>7.3g} {row['planned'][i]:>8.4f} {r:>8.4f} "
+              f"{fmt(log2_error(r, row['target']), '.3f', 7)} {row['silent'][i] * 100:>8.1f} "
+              f"{fmt(row['chi'][i], '.1f', 7)} "
+              f"{fmt(row['gain_pred'][i], '.3f', 7)} {'' if g_meas is None else fmt(g_meas, '.3f', 7)}")
+
+
+def print_summary(rows: list[dict]) -> None:
+    print("\nSummary: per configuration, depth 20 and depth 50 (the 20-layer stack is the 50-layer one's prefix)")
+    print("  L1%: this stack's first-layer rate error (pop%: the layer's ensemble over fresh weights); |log2|: worst layer's |log2(rate/target)|; sil%: max silent "
+          "fraction; chi: max synchrony; Ld%: last layer's rate error; verdict: PASS, or FAIL with r (x2) s (silent) "
+          "c (chi) 1 (layer 1); silent: first layer with rate 0; G1/G50: predicted/measured gain of layers 1 and 50")
+    head = (f"{'strategy':<19} {'beta':>5} {'reset':<8} {'target':>6} {'T':>4} {'cent':<4} {'L1%':>6} {'pop%':>6} | "
+            f"{'|log2|':>6} {'sil%':>5} {'chi':>6} {'L20%':>7} {'verdict':<9} | "
+            f"{'|log2|':>6} {'sil%':>5} {'chi':>6} {'L50%':>7} {'verdict':<9} | {'silent':<14} {'G1 p/m':>11} "
+            f"{'G50 p/m':>11} {'plan s':>6}")
+    print(head + "\n" + "-" * len(head))
+    for row in rows:
+        if row["error"]:
+            print(f"{config_label(row)} n/a: {row['error']}")
+            continue
+        parts = [config_label(row), f"{(row['rate'][0] / row['target'] - 1) * 100:>+6.2f}",
+                 f"{(row['l1'] / row['target'] - 1) * 100:>+6.2f}"]
+        for depth in DEPTHS:
+            m = metrics(row, depth)
+            verdict = "PASS" if m["passed"] else "FAIL:" + m["failed"]
+            parts.append(f"| {fmt(m['worst_log2'], '.3f', 6)} {m['max_silent'] * 100:>5.1f} "
+                         f"{fmt(m['max_chi'], '.1f', 6)} "
+                         f"{m['last_err'] * 100:>+7.1f} {verdict:<9}")
+        first = metrics(row, max(DEPTHS))["first_silent"]
+        gains = []
+        for k in (1, max(DEPTHS)):
+            gains.append(f"{fmt(row['gain_pred'][k - 1], '.2f', 5)}/{fmt(row['gain_meas'].get(k, math.nan), '.2f', 5)}")
+        parts.append(f"| {'silent from L%d' % first if first else '-':<14} {gains[0]:>11} {gains[1]:>11} "
+                     f"{row['plan_s']:>6.2f}")
+        print(" ".join(parts))
+
+
+def print_final(rows: list[dict]) -> None:
+    print("\nAcceptance (general, gain criterion): every layer within x2, silent <= 15%, chi <= 20, "
+          "layer 1 within 3% (centred rows: 1%)")
+    done = [r for r in rows if not r["error"]]
+    for label, centred in (("general", False), ("general, centred rows", True)):
+        group = [r for r in done if r["name"] == "general" and r["centred"] == centred]
+        if not group:
+            continue
+        for depth in DEPTHS:
+            ms = [metrics(r, depth) for r in group]
+            fails = [f"{r['beta']}/{r['reset']}/{r['target']}/T={r['T']}:{m['failed']}"
+                     for r, m in zip(group, ms) if not m["passed"]]
+            print(f"  {label}, depth {depth}: {sum(m['passed'] for m in ms)} of {len(group)} configurations pass"
+                  + (f"; failing: {', '.join(fails)}" if fails else ""))
+        ms = [metrics(r, max(DEPTHS)) for r in group]
+        worst = [m["worst_rel"] for m in ms]
+        last = [abs(m["last_err"]) for m in ms]
+        print(f"  {label}, depth {max(DEPTHS)}: worst layer |rate/target - 1| median "
+              f"{statistics.median(worst) * 100:.1f}%,"
+              f" max {max(worst) * 100:.1f}%; layer {max(DEPTHS)} |rate/target - 1| median "
+              f"{statistics.median(last) * 100:.1f}%, max {max(last) * 100:.1f}%")
+    print(f"\nPlanning a {max(DEPTHS)}-layer stack of identical layers (fresh strategy instance, cold cache; "
+          "this machine, possibly shared)")
+    head = f"  {'strategy':<19} {'n':>3} {'median s':>9} {'max s':>7} {'layer 1 median s':>17} {'cached replan s':>16}"
+    print(head + "\n  " + "-" * (len(head) - 2))
+    for label in dict.fromkeys(r["strategy"] for r in done):
+        group = [r for r in done if r["strategy"] == label]
+        times = [r["plan_s"] for r in group]
+        print(f"  {label:<19} {len(group):>3} {statistics.median(times):>9.3f} {max(times):>7.3f} "
+              f"{statistics.median(r['plan_first_s'] for r in group):>17.3f} "
+              f"{statistics.median(r['replan_s'] for r in group):>16.4f}")
+
+
+# --------------------------------------------------------------------------------------------- main
+def floats(text: str) -> tuple[float, ...]:
+    return tuple(float(x) for x in text.split(",") if x.strip())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--strategies", default=",".join(STRATEGIES),
+                        help='comma-separated names (default: all; "" with --centred: general, centred rows only)')
+    parser.add_argument("--betas", type=floats, default=BETAS)
+    parser.add_argument("--targets", type=floats, default=TARGETS)
+    parser.add_argument("--windows", type=lambda s: tuple(int(x) for x in s.split(",") if x.strip()), default=WINDOWS)
+    parser.add_argument("--resets", type=lambda s: tuple(x.strip() for x in s.split(",") if x.strip()), default=RESETS)
+    parser.add_argument("--centred", action="store_true", help="also run general with centred rows")
+    parser.add_argument("--layers", action="store_true", help="print a per-layer table for every configuration")
+    parser.add_argument("--g-homogeneous", action="store_true",
+                        help="measure G with identical input rates (no planned spread across input units)")
+    parser.add_argument("--quick", action="store_true",
+                        help="general, kaiming, default; beta 0.9 and 1.0; target 0.1; T=25; both resets")
+    parser.add_argument("--rows", choices=("stratified", "iid"), default="stratified",
+                        help="row sums of non-centred weights: stratified (as apply_init draws them) or i.i.d.")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (default 1: the tensors are small and extra threads only contend)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(max(args.threads, 1))
+    if args.quick:
+        names, betas, targets, windows, resets = ["general", "kaiming", "default"], (0.9, 1.0), (0.1,), (25,), RESETS
+    else:
+        names = [n.strip() for n in args.strategies.split(",") if n.strip()]
+        betas, targets, windows, resets = args.betas, args.targets, args.windows, args.resets
+    unknown = [n for n in names if n not in STRATEGIES]
+    if unknown:
+        parser.error(f"unknown strategies {unknown}; available: {', '.join(STRATEGIES)}")
+    variants = [(n, False) for n in names] + ([("general", True)] if args.centred else [])
+    grid = [(n, c, beta, reset, target, T) for (beta, reset, target, T), (n, c)
+            in itertools.product(itertools.product(betas, resets, targets, windows), variants)]
+    print(f"depth: {len(grid)} configurations, N={WIDTH}, depths {DEPTHS}, B={BATCH}", file=sys.stderr)
+    rows = []
+    start = time.perf_counter()
+    for i, (name, centred, beta, reset, target, n_steps) in enumerate(grid):
+        row = run_config(name, centred, beta, reset, target, n_steps, args.seed, args.g_homogeneous, args.rows)
+        rows.append(row)
+        status = (f"n/a: {row['error']}" if row["error"]
+                  else f"plan {row['plan_s']:.2f} s, simulate {row['sim_s']:.2f} s")
+        print(f"  [{i + 1}/{len(grid)}] {row['strategy']} beta={beta} {reset} target={target} T={n_steps}: {status} "
+              f"({time.perf_counter() - start:.0f} s)", file=sys.stderr)
+        if args.layers:
+            print_layers(row)
+    print_summary(rows)
+    print_final(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
