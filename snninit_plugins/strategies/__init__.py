@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from ..hookspecs import hookimpl
 from ._base import LayerPlan, LayerSpec, NetworkPlan, Strategy, TargetRate, plan_network
 from .baselines import Default, Glorot, Kaiming
 from .peers import FluctuationDriven, QuantizationAware
@@ -19,12 +20,25 @@ STRATEGIES: dict[str, type[Strategy]] = {
 
 
 def get_strategy(name: str, **options: object) -> Strategy:
-    """Build the strategy called ``name`` with ``options``; unknown names list the available ones."""
+    """Build the strategy called ``name`` (built-in or from a plugin) with ``options``.
+
+    Unknown names list the available ones.
+    """
+    from ..plugins import get_strategies
+
+    registered = {**STRATEGIES, **get_strategies()}
     try:
-        cls = STRATEGIES[name]
+        cls = registered[name]
     except KeyError:
-        raise KeyError(f"unknown strategy {name!r}; available: {', '.join(sorted(STRATEGIES))}") from None
+        raise KeyError(f"unknown strategy {name!r}; available: {', '.join(sorted(registered))}") from None
     return cls(**options)
+
+
+@hookimpl
+def snninit_register_strategies(register) -> None:  # noqa: ANN001 - the host's callback
+    """The built-in strategies, contributed like any plugin's."""
+    for cls in STRATEGIES.values():
+        register(cls)
 
 
 __all__ = [

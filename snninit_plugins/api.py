@@ -1,0 +1,286 @@
+"""``apply_init``: plan a model's spiking layers with a strategy and rewrite their weights in place.
+
+Everything is planned and checked before the first write; the writes keep every ``Parameter`` object
+(optimisers and hooks stay valid), run under ``torch.no_grad()``, honour ``generator=`` (same seed, same
+weights, bit for bit), and are undone if any of them fails.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import warnings
+from typing import Literal
+
+import torch
+from torch import nn
+
+from .errors import SnnInitError
+from .inputs import InputMoments
+from .plugins import get_adapters, get_strategies
+from .sampling import sample_weight_
+from .strategies import LayerPlan, LayerSpec, Strategy, TargetRate
+from .walker import Unit, find_units, transform_moments
+
+#: Input rate assumed when neither ``sample`` nor ``input_rate`` is given.
+DEFAULT_INPUT_RATE = 0.1
+
+
+class UnknownFrameworkError(SnnInitError, KeyError):
+    """The framework is unknown, not installed, or could not be detected."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class UnknownMethodError(SnnInitError, KeyError):
+    """No strategy of that name is registered."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerReport:
+    """One spiking layer as initialised (or planned, with ``dry_run``)."""
+
+    name: str
+    synapses: tuple[str, ...]
+    neuron_class: str
+    neuron: str
+    fan_in: int
+    plan: LayerPlan
+    notes: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "synapses": list(self.synapses), "neuron_class": self.neuron_class,
+                "neuron": self.neuron, "fan_in": self.fan_in, "notes": list(self.notes), **{
+                    k: v for k, v in self.plan.as_dict().items() if k != "name"}}
+
+
+@dataclasses.dataclass(frozen=True)
+class InitReport:
+    """What ``apply_init`` did: one row per spiking layer, and the modules it left alone (with why)."""
+
+    framework: str
+    method: str
+    input: InputMoments
+    n_steps: int | None
+    layers: tuple[LayerReport, ...]
+    skipped: tuple[tuple[str, str], ...]
+    written: bool
+
+    def __iter__(self):  # noqa: ANN204
+        return iter(self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, key: int | str) -> LayerReport:
+        if isinstance(key, str):
+            for layer in self.layers:
+                if layer.name == key or key in layer.synapses:
+                    return layer
+            raise KeyError(key)
+        return self.layers[key]
+
+    def as_dict(self) -> dict:
+        return {"framework": self.framework, "method": self.method, "n_steps": self.n_steps,
+                "input": {"mean": self.input.mean, "second": self.input.second, "spiking": self.input.spiking},
+                "written": self.written, "layers": [layer.as_dict() for layer in self.layers],
+                "skipped": [{"name": n, "reason": r} for n, r in self.skipped]}
+
+    def __str__(self) -> str:
+        window = "stationary" if self.n_steps is None else f"T={self.n_steps}"
+        head = (f"{'layer':<16} {'neuron':<22} {'fan-in':>6} {'mu_w':>10} {'sigma_w':>9} {'bias':>7} "
+                f"{'rate in':>8} {'rate out':>8} {'G':>5}")
+        lines = [f"snninit {self.method} on {self.framework} ({window}, input {self.input.mean:.3g}/step"
+                 f"{'' if self.written else ', dry run: nothing written'})", head, "-" * len(head)]
+        for layer in self.layers:
+            p = layer.plan
+            weights = ("kept", "", "") if p.keep_weights else (f"{p.weight_mean:.4g}", f"{p.weight_std:.4g}",
+                                                                 f"{p.bias:.3g}")
+            gain = "-" if not math.isfinite(p.gain) else f"{p.gain:.2f}"
+            lines.append(f"{layer.synapses[0]:<16} {layer.neuron_class + ' ' + layer.name:<22.22} {layer.fan_in:>6} "
+                         f"{weights[0]:>10} {weights[1]:>9} {weights[2]:>7} {p.input.mean:>8.4f} {p.rate:>8.4f} "
+                         f"{gain:>5}")
+        for name, reason in self.skipped:
+            lines.append(f"skipped {name}: {reason}")
+        return "\n".join(lines)
+
+
+def detect_framework(model: nn.Module) -> str:
+    """The framework whose classes the model uses (never imports a framework)."""
+    adapters = get_adapters()
+    modules = list(model.modules())
+    claimed = [name for name, adapter in adapters.items() if adapter.claims(modules)]
+    if len(claimed) == 1:
+        return claimed[0]
+    if len(claimed) > 1:
+        raise UnknownFrameworkError(
+            f"{type(model).__name__} mixes classes of {', '.join(claimed)}; pass framework=... explicitly")
+    loaded = [name for name, a in adapters.items() if any(p in sys.modules for p in a.packages)]
+    raise UnknownFrameworkError(
+        f"could not detect the framework of {type(model).__name__}: no module of it belongs to "
+        f"{', '.join(sorted(adapters)) or 'any registered adapter'}"
+        + (f" (imported here: {', '.join(loaded)})" if loaded else "")
+        + "; pass framework=... explicitly"
+    )
+
+
+def _adapter(framework: str, model: nn.Module):  # noqa: ANN202
+    adapters = get_adapters()
+    name = detect_framework(model) if framework == "auto" else framework
+    if name not in adapters:
+        raise UnknownFrameworkError(
+            f"unknown framework {name!r}; available: {', '.join(sorted(adapters))}. "
+            f"Install one with: pip install \"snninit-plugins[{name}]\" (extras: snntorch, spikingjelly, norse)")
+    adapter = adapters[name]
+    if not adapter.installed():
+        raise UnknownFrameworkError(
+            f"framework {name!r} is known but not importable; pip install \"snninit-plugins[{adapter.extra}]\"")
+    return adapter
+
+
+def _strategy(method: str | Strategy, options: dict) -> Strategy:
+    if isinstance(method, Strategy):
+        if options:
+            raise TypeError("pass strategy options to the strategy's constructor, not to apply_init")
+        return method
+    strategies = get_strategies()
+    if method not in strategies:
+        raise UnknownMethodError(f"unknown method {method!r}; available: {', '.join(sorted(strategies))}")
+    return strategies[method](**options)
+
+
+def _input_moments(sample: torch.Tensor | None, input_rate: float | None) -> InputMoments:
+    if sample is not None:
+        return InputMoments.from_sample(sample.detach().to("cpu", torch.float64).numpy())
+    if input_rate is not None:
+        return InputMoments.spikes(input_rate)
+    warnings.warn(
+        f"apply_init: no sample and no input_rate given; assuming input spikes at {DEFAULT_INPUT_RATE}/step. "
+        "Pass input_rate=... or sample=... to plan for your data.", UserWarning, stacklevel=3)
+    return InputMoments.spikes(DEFAULT_INPUT_RATE)
+
+
+def _layer_input(previous: LayerPlan | None, scale: float, first: InputMoments) -> InputMoments:
+    if previous is None:
+        return first
+    out = previous.output_moments()
+    if scale == 1.0:
+        return out
+    return InputMoments.analog(scale * out.mean, scale * scale * out.mean)
+
+
+def _mix(ff: InputMoments, ff_fan: int, rec: InputMoments, rec_fan: int) -> InputMoments:
+    """Per-input average moments of feed-forward and recurrent inputs together."""
+    n = ff_fan + rec_fan
+    mean = (ff_fan * ff.mean + rec_fan * rec.mean) / n
+    second = (ff_fan * ff.second + rec_fan * rec.second) / n
+    return InputMoments(mean, max(second, mean * mean), spiking=ff.spiking and rec.spiking)
+
+
+def plan_model(units: list[Unit], strategy: Strategy, first: InputMoments, target_rate: TargetRate,
+               n_steps: int | None) -> list[LayerReport]:
+    """Plan every unit in order, each fed by the previous unit's predicted output."""
+    reports: list[LayerReport] = []
+    previous: LayerPlan | None = None
+    scale = 1.0
+    for i, unit in enumerate(units):
+        moments, notes = transform_moments(_layer_input(previous, scale, first), unit.before)
+        if target_rate == "preserve":
+            target = first.mean if first.spiking else DEFAULT_INPUT_RATE
+        elif isinstance(target_rate, (int, float)):
+            target = float(target_rate)
+        else:
+            target = float(list(target_rate)[i])
+        ff_fan = sum(fan for fan in (fan_in_of(m) for n, m in unit.synapses if not n.startswith(unit.name + ".")))
+        rec_fan = unit.fan_in - ff_fan
+        if rec_fan:  # recurrent weights carry the layer's own spikes at its target rate
+            moments = _mix(moments, ff_fan, InputMoments.spikes(target), rec_fan)
+        spec = LayerSpec(unit.synapses[0][0], unit.info.neuron, unit.fan_in, unit.fan_out)
+        plan = strategy.plan(spec, moments, target, n_steps)
+        reports.append(LayerReport(unit.name, tuple(n for n, _ in unit.synapses), type(unit.neuron_module).__name__,
+                                   unit.info.neuron.describe(), unit.fan_in, plan, tuple(notes)))
+        previous, scale = plan, unit.info.spike_scale
+    return reports
+
+
+def fan_in_of(module: nn.Module) -> int:
+    return int(module.weight[0].numel())
+
+
+def _write(units: list[Unit], reports: list[LayerReport], generator: torch.Generator | None) -> None:
+    """Write every planned layer, restoring all weights if any write fails."""
+    params = [p for unit in units for _, m in unit.synapses for p in (m.weight, m.bias) if p is not None]
+    backup = [p.detach().clone() for p in params]
+    try:
+        with torch.no_grad():
+            for unit, report in zip(units, reports):
+                plan = report.plan
+                if plan.keep_weights:
+                    continue
+                rows = "centred" if plan.centred_rows else "stratified"
+                for _, module in unit.synapses:
+                    sample_weight_(module.weight, plan.weight_mean, plan.weight_std, law=plan.weight_law,
+                                   rows=rows, generator=generator)
+                    if module.bias is not None:
+                        module.bias.fill_(plan.bias)
+    except BaseException:
+        with torch.no_grad():
+            for p, saved in zip(params, backup):
+                p.copy_(saved)
+        raise
+
+
+def apply_init(
+    model: nn.Module,
+    framework: str = "auto",
+    method: str | Strategy = "general",
+    *,
+    input_rate: float | None = None,
+    target_rate: TargetRate = "preserve",
+    sample: torch.Tensor | None = None,
+    T: int | None = None,
+    generator: torch.Generator | None = None,
+    dry_run: bool = False,
+    **strategy_options: object,
+) -> InitReport:
+    """Initialise a spiking model's synaptic weights in place so that every layer fires at a target rate.
+
+    Args:
+        model: the model, as built with its framework (Sequential or custom forward loop).
+        framework: ``"auto"`` (detected from the model's classes, no import), or an adapter's name
+            (``"snntorch"``...; see :func:`snninit_plugins.list_plugins`).
+        method: a strategy name (``"general"``, ``"kaiming"``, ``"fluctuation_driven"``...) or instance.
+        input_rate: spikes per step at the model's input, when no sample is given.
+        target_rate: one rate, one per spiking layer, or ``"preserve"`` (every layer fires at the input rate).
+        sample: an input batch exactly as ``model(sample)`` takes it; gives the input statistics (spikes or
+            analog) and the call order of the layers (custom forward loops).
+        T: the window in steps the model is run for, or None to plan stationary rates.
+        generator: the torch Generator to sample weights from (same seed, same weights).
+        dry_run: plan and report, write nothing.
+        **strategy_options: passed to the strategy (``criterion=``, ``gain=``, ``centred_rows=``...).
+
+    Returns:
+        An :class:`InitReport`; ``print(report)`` shows the table.
+
+    Raises:
+        UnknownFrameworkError, UnknownMethodError, InfeasibleTargetError, ModelStructureError: before any
+        weight is written; a failure while writing restores every weight.
+    """
+    if T is not None and (int(T) != T or T < 1):
+        raise ValueError(f"T must be a positive number of steps or None, got {T!r}")
+    adapter = _adapter(framework, model)
+    strategy = _strategy(method, strategy_options)
+    first = _input_moments(sample, input_rate)
+    units, skipped = find_units(model, adapter, sample)
+    if not isinstance(target_rate, (str, int, float)) and len(list(target_rate)) != len(units):
+        raise ValueError(f"{len(list(target_rate))} target rates given for {len(units)} spiking layers "
+                         f"({', '.join(u.name for u in units)})")
+    reports = plan_model(units, strategy, first, target_rate, T)
+    if not dry_run:
+        _write(units, reports, generator)
+    return InitReport(adapter.name, strategy.name, first, T, tuple(reports), tuple(skipped), not dry_run)

@@ -1,0 +1,83 @@
+"""apply_init's contract: detection, errors that say what to do, the report, warnings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import snntorch as snn
+import torch
+from torch import nn
+
+from snninit_plugins import InfeasibleTargetError, UnknownFrameworkError, UnknownMethodError, apply_init
+from snninit_plugins.walker import ModelStructureError
+
+
+def small() -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(32, 64), snn.Leaky(beta=0.9, init_hidden=True),
+                         nn.Linear(64, 64), snn.Leaky(beta=0.8, init_hidden=True), nn.Linear(64, 10))
+
+
+def test_auto_detects_the_framework_from_the_model() -> None:
+    assert apply_init(small(), input_rate=0.1, T=25, dry_run=True).framework == "snntorch"
+
+
+def test_unknown_framework_lists_the_available_ones_and_the_extra() -> None:
+    with pytest.raises(UnknownFrameworkError, match=r"unknown framework 'snntroch'; available: .*snntorch.*pip install"):
+        apply_init(small(), framework="snntroch", input_rate=0.1)
+
+
+def test_a_model_of_no_known_framework_is_a_clear_error() -> None:
+    with pytest.raises(UnknownFrameworkError, match="could not detect the framework of Sequential.*framework=..."):
+        apply_init(nn.Sequential(nn.Linear(4, 4), nn.ReLU()), input_rate=0.1)
+
+
+def test_a_model_without_spiking_layers_is_a_clear_error() -> None:
+    model = nn.Sequential(nn.Linear(4, 4), snn.Alpha(alpha=0.9, beta=0.8, init_hidden=True))
+    with pytest.raises(ModelStructureError, match="found no weight layer feeding a spiking neuron.*Alpha"):
+        apply_init(model, framework="snntorch", input_rate=0.1)
+
+
+def test_unknown_method_lists_the_available_ones() -> None:
+    with pytest.raises(UnknownMethodError, match="unknown method 'kaiming_normal'; available: default, diffusion"):
+        apply_init(small(), method="kaiming_normal", input_rate=0.1)
+
+
+def test_impossible_target_names_the_layer() -> None:
+    with pytest.raises(InfeasibleTargetError, match="^2: target rate 1.2"):
+        apply_init(small(), input_rate=0.1, target_rate=[0.1, 1.2], T=25)
+
+
+def test_wrong_number_of_targets() -> None:
+    with pytest.raises(ValueError, match="3 target rates given for 2 spiking layers"):
+        apply_init(small(), input_rate=0.1, target_rate=[0.1, 0.1, 0.1])
+
+
+def test_missing_input_statistics_warn_and_use_the_documented_default() -> None:
+    with pytest.warns(UserWarning, match="assuming input spikes at 0.1/step"):
+        report = apply_init(small(), T=25, dry_run=True)
+    assert report.input.mean == 0.1
+
+
+def test_sample_gives_analog_input_statistics() -> None:
+    sample = torch.rand(8, 32)
+    report = apply_init(small(), sample=sample, target_rate=0.05, T=25, dry_run=True)
+    assert not report.input.spiking
+    assert report.input.mean == pytest.approx(sample.mean().item(), rel=1e-6)
+    assert report[0].plan.rate == pytest.approx(0.05, rel=3e-3)
+
+
+def test_report_is_a_table_and_a_dict() -> None:
+    report = apply_init(small(), input_rate=0.1, T=25, dry_run=True)
+    text = str(report)
+    assert "Leaky 1" in text and "Leaky 3" in text and "dry run" in text
+    assert "skipped 4: feeds no spiking neuron" in text  # the readout is reported, not silently ignored
+    data = json.loads(json.dumps(report.as_dict()))
+    assert [layer["synapses"] for layer in data["layers"]] == [["0"], ["2"]]
+    assert report["2"].fan_in == 64 and len(report) == 2
+
+
+def test_bad_window() -> None:
+    with pytest.raises(ValueError, match="T must be a positive number of steps"):
+        apply_init(small(), input_rate=0.1, T=0)
