@@ -75,10 +75,17 @@ class SnnTorchAdapter(Adapter):
         )
         owned: tuple = ()
         recurrent = getattr(module, "recurrent", None)
-        if cls in ("RLeaky", "RSynaptic") and isinstance(recurrent, (torch.nn.Linear, torch.nn.Conv2d)):
+        if cls in ("RLeaky", "RSynaptic"):
+            if not isinstance(recurrent, (torch.nn.Linear, torch.nn.Conv2d)):
+                return NeuronInfo(None, f"{cls} with one-to-one recurrence (all_to_all=False) feeds each neuron's "
+                                        "spikes back to itself, which the canonical neuron does not describe")
             owned = (("recurrent", recurrent),)
+        note = ""
+        if reset == "value" and cls != "Leaky":
+            note = (f"{cls}'s zero reset also drops the input of the step after a spike; planned as a plain reset "
+                    "to 0, so the layer fires below its target (about 15% for Lapicque and RLeaky, 35% for Synaptic)")
         scale = float(torch.as_tensor(getattr(module, "graded_spikes_factor", 1.0)))
-        return NeuronInfo(neuron, owned_weights=owned, spike_scale=scale)
+        return NeuronInfo(neuron, owned_weights=owned, spike_scale=scale, note=note)
 
     def reset(self, model: object) -> None:
         for m in model.modules():

@@ -24,12 +24,14 @@ class NeuronInfo:
         owned_weights: weights that live inside the neuron (recurrent), as (attribute path, module or
             tensor owner) pairs; the walker plans them with the feed-forward weights.
         spike_scale: the spikes' amplitude (snnTorch's graded_spikes_factor), 1 for plain spikes.
+        note: where the canonical form is an approximation, what differs (shown in the report).
     """
 
     neuron: CanonicalNeuron | None
     skip_reason: str = ""
     owned_weights: tuple[tuple[str, object], ...] = ()
     spike_scale: float = 1.0
+    note: str = ""
 
 
 class Adapter:

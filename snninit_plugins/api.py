@@ -134,8 +134,8 @@ def _adapter(framework: str, model: nn.Module):  # noqa: ANN202
     name = detect_framework(model) if framework == "auto" else framework
     if name not in adapters:
         raise UnknownFrameworkError(
-            f"unknown framework {name!r}; available: {', '.join(sorted(adapters))}. "
-            f"Install one with: pip install \"snninit-plugins[{name}]\" (extras: snntorch, spikingjelly, norse)")
+            f"unknown framework {name!r}; available: {', '.join(sorted(adapters))}. Frameworks come with "
+            "their extras, e.g. pip install \"snninit-plugins[snntorch]\" (or a third-party adapter plugin)")
     adapter = adapters[name]
     if not adapter.installed():
         raise UnknownFrameworkError(
@@ -200,8 +200,14 @@ def plan_model(units: list[Unit], strategy: Strategy, first: InputMoments, targe
         rec_fan = unit.fan_in - ff_fan
         if rec_fan:  # recurrent weights carry the layer's own spikes at its target rate
             moments = _mix(moments, ff_fan, InputMoments.spikes(target), rec_fan)
-        spec = LayerSpec(unit.synapses[0][0], unit.info.neuron, unit.fan_in, unit.fan_out)
+        spec = LayerSpec(unit.synapses[0][0], unit.info.neuron, unit.fan_in, unit.fan_out, pool=unit.pool,
+                         pool_kind=unit.pool_kind, pool_correlation=unit.pool_correlation,
+                         pool_windows=unit.pool_windows)
         plan = strategy.plan(spec, moments, target, n_steps)
+        notes = [*unit.notes, *notes]
+        if unit.pool > 1:
+            notes.append(f"{unit.pool_kind} pooling of {unit.pool} positions (correlation "
+                         f"{unit.pool_correlation:.2f}) before the neuron is in the plan")
         reports.append(LayerReport(unit.name, tuple(n for n, _ in unit.synapses), type(unit.neuron_module).__name__,
                                    unit.info.neuron.describe(), unit.fan_in, plan, tuple(notes)))
         previous, scale = plan, unit.info.spike_scale

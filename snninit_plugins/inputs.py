@@ -23,11 +23,12 @@ without replacement from the row). Its total variance equals the Gaussian law's.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Literal
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from .errors import InputSpecError
 
@@ -139,6 +140,110 @@ class MixtureLaw:
 
 
 @dataclasses.dataclass(frozen=True)
+class MaxPooledLaw:
+    r"""The maximum over ``k`` positions of a Gaussian input whose fluctuations correlate by ``rho``.
+
+    Max pooling of a convolution's output before the neuron (the snnTorch tutorial's conv net): the k
+    positions share the channel's drift d; their fluctuations, with std s (``scale``), are taken as equicorrelated,
+    :math:`X_i = d + s(\sqrt\rho Z_0 + \sqrt{1-\rho} Z_i)`, so
+
+    .. math:: P(\max_i X_i \le u) = E_{Z_0}\big[\Phi\big(\tfrac{u - d - s\sqrt\rho Z_0}{s\sqrt{1-\rho}}\big)^k\big]
+
+    (Gauss-Hermite over :math:`Z_0`).
+    """
+
+    drift: float
+    scale: float
+    k: int
+    rho: float
+
+    def cdf(self, u: np.ndarray, *, left: bool = False) -> np.ndarray:
+        u = np.asarray(u, dtype=np.float64)
+        z0, w0 = np.polynomial.hermite_e.hermegauss(24)
+        w0 = w0 / w0.sum()
+        rho = min(max(self.rho, 0.0), 0.999)
+        shifted = (u[..., None] - self.drift - self.scale * math.sqrt(rho) * z0) / (self.scale * math.sqrt(1 - rho))
+        return (special.ndtr(shifted) ** self.k) @ w0
+
+    @functools.cached_property
+    def _moments(self) -> tuple[float, float]:
+        u = self.drift + self.scale * np.linspace(-8.0, 8.0, 2001)
+        pdf = np.diff(self.cdf(u))
+        mid = 0.5 * (u[1:] + u[:-1])
+        mean = float(pdf @ mid)
+        return mean, float(math.sqrt(max(pdf @ (mid - mean) ** 2, 0.0)))
+
+    # the MixtureLaw view used for grid ranges: one smooth component with the same mean and std
+    @property
+    def mean(self) -> float:
+        return self._moments[0]
+
+    @property
+    def weights(self) -> np.ndarray:
+        return np.array([1.0])
+
+    @property
+    def means(self) -> np.ndarray:
+        return np.array([self.mean])
+
+    @property
+    def std(self) -> float:
+        return self._moments[1]
+
+    @property
+    def stds(self) -> np.ndarray:
+        return np.array([self._moments[1]])
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SampledLaw:
+    """A per-step law given by samples (its CDF is the empirical one, linearly interpolated)."""
+
+    samples: np.ndarray  # sorted
+
+    def cdf(self, u: np.ndarray, *, left: bool = False) -> np.ndarray:
+        n = len(self.samples)
+        return np.interp(u, self.samples, (np.arange(n) + 0.5) / n, left=0.0, right=1.0)
+
+    @property
+    def mean(self) -> float:
+        return float(self.samples.mean())
+
+    @property
+    def std(self) -> float:
+        return float(self.samples.std())
+
+    @property
+    def weights(self) -> np.ndarray:
+        return np.array([1.0])
+
+    @property
+    def means(self) -> np.ndarray:
+        return np.array([self.mean])
+
+    @property
+    def stds(self) -> np.ndarray:
+        return np.array([max(self.std, 1e-12)])
+
+
+@functools.lru_cache(maxsize=32)
+def _pooled_sums(rate: float, windows: tuple[tuple[int, ...], ...], n_samples: int = 8192
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Per sample and pooled position: active-input count S and standard-normal-weighted sum Z.
+
+    The positions' windows overlap as their index sets say; spikes are Bernoulli(rate) over the union.
+    A weight w_j = w_bar + sigma z_j then gives x = w_bar S + sigma Z at each position.
+    """
+    rng = np.random.default_rng(12345)
+    union = max(max(w) for w in windows) + 1
+    active = rng.random((n_samples, union)) < rate
+    z = rng.standard_normal((n_samples, len(windows[0])))
+    counts = np.stack([active[:, list(w)].sum(axis=1) for w in windows], axis=1).astype(np.float64)
+    sums = np.stack([(active[:, list(w)] * z).sum(axis=1) for w in windows], axis=1)
+    return counts, sums
+
+
+@dataclasses.dataclass(frozen=True)
 class SynapticInput:
     """The per-step input x reaching one layer's neurons: weight statistics times presynaptic moments.
 
@@ -151,6 +256,11 @@ class SynapticInput:
         centred_rows: every row sums exactly to ``fan_in * weight_mean`` (no quenched drift spread).
         law: per-step law; ``"auto"`` takes the shot-noise mixture for spike input with fewer than
             :data:`SHOT_NOISE_MAX_ACTIVE` active inputs per step, else the Gaussian.
+        pool: positions pooled between the synapse and the neuron (1: none).
+        pool_kind: ``"max"`` (:class:`MaxPooledLaw`) or ``"avg"`` (the mean of the positions).
+        pool_correlation: correlation of the pooled positions' fluctuations (overlapping receptive fields).
+        pool_windows: for spike input, each pooled position's inputs as indices into their union; the
+            max-pooled law is then sampled (:class:`SampledLaw`) with the exact overlap and shot noise.
     """
 
     fan_in: int
@@ -160,6 +270,10 @@ class SynapticInput:
     bias: float = 0.0
     centred_rows: bool = False
     law: InputLaw = "auto"
+    pool: int = 1
+    pool_kind: Literal["max", "avg"] = "max"
+    pool_correlation: float = 0.0
+    pool_windows: tuple[tuple[int, ...], ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.fan_in, (int, np.integer)) and not (
@@ -236,9 +350,23 @@ class SynapticInput:
         z, w = np.polynomial.hermite_e.hermegauss(n_nodes)
         return self.mean + spread * z, w / w.sum()
 
-    def step_law(self, drift: float | None = None) -> MixtureLaw:
+    def step_law(self, drift: float | None = None) -> MixtureLaw | MaxPooledLaw | SampledLaw:
         """Per-step law of x for a neuron whose own mean drift is ``drift`` (default: the population mean)."""
         drift = self.mean if drift is None else float(drift)
+        if self.pool > 1 and self.pool_kind == "max" and self.pool_windows and self.moments.spiking:
+            counts, sums = _pooled_sums(self.moments.mean, self.pool_windows)
+            p = max(self.moments.mean, 1e-12)
+            row_mean = (drift - self.bias) / (self.fan_in * p)
+            x = row_mean * counts + self.weight_std * sums + self.bias
+            return SampledLaw(np.sort(x.max(axis=1)))
+        if self.pool > 1:
+            std = math.sqrt(self.noise_variance)
+            rho = self.pool_correlation
+            if self.pool_kind == "avg":
+                std *= math.sqrt((1 + (self.pool - 1) * rho) / self.pool)
+            elif std > 0:
+                return MaxPooledLaw(drift, std, self.pool, rho)
+            return MixtureLaw(np.array([1.0]), np.array([drift]), np.array([std]))
         if not self.uses_shot_noise:
             return MixtureLaw(np.array([1.0]), np.array([drift]), np.array([math.sqrt(self.noise_variance)]))
         n, p = self.fan_in, self.moments.mean

@@ -10,9 +10,13 @@ previous neuron and the synapse (pooling, flatten, dropout) change the input sta
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 
+import numpy as np
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .adapter import Adapter, NeuronInfo
@@ -35,6 +39,11 @@ class Unit:
     info: NeuronInfo
     synapses: list[tuple[str, nn.Module]]
     before: list[tuple[str, nn.Module]]
+    pool: int = 1
+    pool_kind: str = "max"
+    pool_correlation: float = 0.0
+    pool_windows: tuple[tuple[int, ...], ...] | None = None
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def fan_in(self) -> int:
@@ -66,22 +75,38 @@ def _leaves(model: nn.Module, adapter: Adapter) -> list[tuple[str, nn.Module]]:
     return out
 
 
-def _call_order(model: nn.Module, adapter: Adapter, sample: torch.Tensor) -> list[tuple[str, nn.Module]]:
-    """The same modules, in the order one forward pass first calls them."""
+def _call_order(model: nn.Module, adapter: Adapter, sample: torch.Tensor
+                ) -> tuple[list[tuple[str, nn.Module]], dict[str, torch.Tensor]]:
+    """The same modules in the order one forward pass first calls them, and what they saw.
+
+    Also returns, from that first call, each weight module's output and each neuron's input (to see
+    pooling done by functions such as ``F.max_pool2d`` between them).
+    """
     leaves = _leaves(model, adapter)
     order: list[tuple[str, nn.Module]] = []
     seen: set[str] = set()
+    tensors: dict[str, torch.Tensor] = {}
     handles = []
 
-    def hook(name: str, module: nn.Module):  # noqa: ANN202
-        def record(*_: object) -> None:
+    def pre_hook(name: str, module: nn.Module):  # noqa: ANN202
+        def record(_: nn.Module, args: tuple) -> None:
             if name not in seen:
                 seen.add(name)
                 order.append((name, module))
+                if adapter.is_neuron(module) and args and isinstance(args[0], torch.Tensor):
+                    tensors[name] = args[0].detach()
+        return record
+
+    def post_hook(name: str):  # noqa: ANN202
+        def record(_: nn.Module, __: tuple, out: object) -> None:
+            if name not in tensors and isinstance(out, torch.Tensor):
+                tensors[name] = out.detach()
         return record
 
     for name, module in leaves:
-        handles.append(module.register_forward_pre_hook(hook(name, module)))
+        handles.append(module.register_forward_pre_hook(pre_hook(name, module)))
+        if isinstance(module, SYNAPSE_TYPES):
+            handles.append(module.register_forward_hook(post_hook(name)))
     adapter.reset(model)
     try:
         with torch.no_grad():
@@ -91,16 +116,84 @@ def _call_order(model: nn.Module, adapter: Adapter, sample: torch.Tensor) -> lis
             h.remove()
         adapter.reset(model)
     # modules never called keep their definition-order place at the end (they are reported unused)
-    return order + [(n, m) for n, m in leaves if n not in seen]
+    return order + [(n, m) for n, m in leaves if n not in seen], tensors
+
+
+def _window_correlation(synapse: nn.Module, window: tuple[int, ...]) -> float:
+    """Mean correlation of the fluctuations at two positions of one pooling window of a conv's output.
+
+    Two output positions offset by d (per axis) share a fraction prod_a max(0, K_a - |d_a| S_a)/K_a of
+    their inputs (kernel K, stride S); independent inputs make that the correlation.
+    """
+    if not isinstance(synapse, nn.Conv1d | nn.Conv2d | nn.Conv3d) or math.prod(window) < 2:
+        return 0.0
+    kernel, stride = synapse.kernel_size, synapse.stride
+    offsets = torch.cartesian_prod(*[torch.arange(w) for w in window]).reshape(-1, len(window))
+    total, pairs = 0.0, 0
+    for i in range(len(offsets)):
+        for j in range(i + 1, len(offsets)):
+            shared = 1.0
+            for a, (k, st) in enumerate(zip(kernel, stride)):
+                d = abs(int(offsets[i][a]) - int(offsets[j][a]))
+                shared *= max(0, k - d * st) / k
+            total += shared
+            pairs += 1
+    return total / pairs
+
+
+def pool_windows(synapse: nn.Module, window: tuple[int, ...]) -> tuple[tuple[int, ...], ...] | None:
+    """Each pooled output position's inputs, as indices into the patch they cover together (conv only)."""
+    if not isinstance(synapse, nn.Conv1d | nn.Conv2d | nn.Conv3d) or len(window) != len(synapse.kernel_size):
+        return None
+    kernel, stride, dilation = synapse.kernel_size, synapse.stride, synapse.dilation
+    channels = synapse.in_channels // synapse.groups
+    extent = [(w - 1) * s + (k - 1) * d + 1 for w, s, k, d in zip(window, stride, kernel, dilation)]
+    index = np.arange(channels * math.prod(extent)).reshape(channels, *extent)
+    windows = []
+    for position in itertools.product(*[range(w) for w in window]):
+        cut = tuple(slice(p * s, p * s + (k - 1) * d + 1, d) for p, s, k, d in zip(position, stride, kernel, dilation))
+        windows.append(tuple(index[(slice(None), *cut)].ravel().tolist()))
+    return tuple(windows)
+
+
+def _pooling(synapse: nn.Module, between: list[tuple[str, nn.Module]], seen_out: torch.Tensor | None,
+             seen_in: torch.Tensor | None) -> tuple[int, str, float, list[str], tuple[int, ...] | None]:
+    """Pooling of the synaptic current before the neuron: (positions, kind, correlation, notes, window)."""
+    for name, m in between:
+        if isinstance(m, nn.MaxPool1d | nn.MaxPool2d | nn.MaxPool3d | nn.AvgPool1d | nn.AvgPool2d | nn.AvgPool3d):
+            dims = int(type(m).__name__[-2])
+            window = m.kernel_size if isinstance(m.kernel_size, tuple) else (m.kernel_size,) * dims
+            kind = "max" if "Max" in type(m).__name__ else "avg"
+            return math.prod(window), kind, _window_correlation(synapse, tuple(window)), [], tuple(window)
+    if seen_out is None or seen_in is None or seen_in.numel() >= seen_out.numel():
+        return 1, "max", 0.0, [], None
+    # a functional pooling (F.max_pool2d...) between them: recognise it from what the hooks saw
+    if seen_out.dim() == seen_in.dim() and seen_out.dim() >= 3:
+        spatial = seen_out.dim() - 2
+        factors = [a // b for a, b in zip(seen_out.shape[2:], seen_in.shape[2:])]
+        if all(f >= 1 for f in factors):
+            pools = {"max": [F.max_pool1d, F.max_pool2d, F.max_pool3d][spatial - 1],
+                     "avg": [F.avg_pool1d, F.avg_pool2d, F.avg_pool3d][spatial - 1]}
+            for kind, fn in pools.items():
+                pooled = fn(seen_out, tuple(factors))
+                if pooled.shape == seen_in.shape and torch.allclose(pooled, seen_in, atol=1e-6):
+                    return math.prod(factors), kind, _window_correlation(synapse, tuple(factors)), [
+                        f"found {kind} pooling {tuple(factors)} of the synaptic current before the neuron"], tuple(factors)
+    return 1, "max", 0.0, ["the neuron receives fewer values than the weights produce, by an operation "
+                           "not recognised as pooling; planned as if unchanged"], None
 
 
 def find_units(model: nn.Module, adapter: Adapter, sample: torch.Tensor | None = None
                ) -> tuple[list[Unit], list[tuple[str, str]]]:
     """Pair every neuron with its feeding weights. Returns (units, skipped) with skipped = (name, reason)."""
-    sequence = _leaves(model, adapter) if sample is None else _call_order(model, adapter, sample)
+    if sample is None:
+        sequence, seen = _leaves(model, adapter), {}
+    else:
+        sequence, seen = _call_order(model, adapter, sample)
     units: list[Unit] = []
     skipped: list[tuple[str, str]] = []
     pending: tuple[str, nn.Module] | None = None
+    after_skipped = ""
     before: list[tuple[str, nn.Module]] = []
     between: list[tuple[str, nn.Module]] = []
     for name, module in sequence:
@@ -111,12 +204,26 @@ def find_units(model: nn.Module, adapter: Adapter, sample: torch.Tensor | None =
                 skipped.append((name, info.skip_reason))
                 if pending:
                     skipped.append((pending[0], f"feeds {name}, which is skipped"))
+                after_skipped = name
             elif not synapses:
                 skipped.append((name, "no weight layer feeds this neuron (it receives the input directly)"))
             elif any(isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d | nn.BatchNorm3d) for _, m in between):
                 skipped.append((name, "a BatchNorm sits between the weights and the neuron; not handled yet"))
             else:
-                units.append(Unit(name, module, info, synapses, before))
+                unit = Unit(name, module, info, synapses, before)
+                if info.note:
+                    unit.notes.append(info.note)
+                if after_skipped:
+                    unit.notes.append(f"its input comes after the skipped {after_skipped}; planned as if it were "
+                                      "the output of the previous planned layer")
+                    after_skipped = ""
+                if pending is not None:
+                    unit.pool, unit.pool_kind, unit.pool_correlation, pool_notes, window = _pooling(
+                        pending[1], between, seen.get(pending[0]), seen.get(name))
+                    unit.notes.extend(pool_notes)
+                    if unit.pool > 1 and window:
+                        unit.pool_windows = pool_windows(pending[1], window)
+                units.append(unit)
             pending, before, between = None, [], []
         elif isinstance(module, SYNAPSE_TYPES):
             if pending is not None:

@@ -27,7 +27,7 @@ from scipy import sparse, special, stats
 from scipy.sparse.linalg import spsolve
 
 from .._threads import single_blas_thread
-from ..inputs import MixtureLaw, SynapticInput
+from ..inputs import MaxPooledLaw, MixtureLaw, SampledLaw, SynapticInput
 from ..neuron import CanonicalNeuron
 from ._result import MembraneDistribution, RatePrediction, Surrogate
 
@@ -42,11 +42,13 @@ def _law_range(law: MixtureLaw) -> tuple[float, float]:
     return law.mean - _SIGMAS * law.std, law.mean + _SIGMAS * law.std
 
 
-def _cdf_table(law: MixtureLaw, u: np.ndarray, strict: bool) -> np.ndarray:
+def _cdf_table(law: MixtureLaw | MaxPooledLaw, u: np.ndarray, strict: bool) -> np.ndarray:
     """P(x <= u) (strict test) or P(x < u) on a uniform table ``u``, one component at a time.
 
     Each Gaussian component is evaluated only where it is not yet 0 or 1 (|z| < 9).
     """
+    if isinstance(law, MaxPooledLaw | SampledLaw):
+        return law.cdf(u, left=not strict)
     u0, du, n = float(u[0]), float(u[1] - u[0]), len(u)
     out = np.zeros_like(u)
     for w, m, sd in zip(law.weights.tolist(), law.means.tolist(), law.stds.tolist()):
@@ -156,7 +158,8 @@ def _transition(neuron: CanonicalNeuron, law: MixtureLaw, grid: _Grid, source: n
     out = np.zeros((len(source), grid.n))
     smooth_weight = float(law.weights[~atoms].sum())
     if smooth_weight > 0:
-        smooth = MixtureLaw(law.weights[~atoms], law.means[~atoms], law.stds[~atoms])
+        smooth = law if isinstance(law, MaxPooledLaw | SampledLaw) else MixtureLaw(
+            law.weights[~atoms], law.means[~atoms], law.stds[~atoms])
         u = (grid.edges[None, :] - source[:, None]) / g  # x needed to land below each edge
         u_lo, u_hi = float(u.min()), float(u.max())
         # the CDF is interpolated linearly: a few table points per cell, fewer when every component is wide

@@ -37,6 +37,8 @@ class LayerSpec:
         fan_in: inputs per neuron (``in_channels/groups * prod(kernel)`` for a convolution).
         fan_out: outputs per input unit (for Glorot and the gradient gain); defaults to fan_in.
         default_weight_std: the framework's own init std (PyTorch: 1/sqrt(3 fan_in)), for ``default``.
+        pool, pool_kind, pool_correlation: pooling of the synaptic current before the neuron (see
+            :class:`~snninit_plugins.inputs.SynapticInput`).
     """
 
     name: str
@@ -44,6 +46,10 @@ class LayerSpec:
     fan_in: int
     fan_out: int | None = None
     default_weight_std: float | None = None
+    pool: int = 1
+    pool_kind: Literal["max", "avg"] = "max"
+    pool_correlation: float = 0.0
+    pool_windows: tuple[tuple[int, ...], ...] | None = None
 
     def __post_init__(self) -> None:
         if int(self.fan_in) != self.fan_in or self.fan_in < 1:
@@ -58,7 +64,8 @@ class LayerSpec:
 
     def key(self) -> tuple:
         """Everything but the name: identical layers share one solve."""
-        return (self.neuron, self.fan_in, self.fan_out, self.default_weight_std)
+        return (self.neuron, self.fan_in, self.fan_out, self.default_weight_std, self.pool, self.pool_kind,
+                self.pool_correlation, self.pool_windows)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,7 +148,9 @@ class Strategy:
 
     # -- shared machinery ----------------------------------------------------------------------
     def drive(self, layer: LayerSpec, moments: InputMoments, mu: float, sigma: float, bias: float = 0.0) -> SynapticInput:
-        return SynapticInput(layer.fan_in, mu, sigma, moments, bias=bias, centred_rows=self.centred_rows)
+        return SynapticInput(layer.fan_in, mu, sigma, moments, bias=bias, centred_rows=self.centred_rows,
+                             pool=layer.pool, pool_kind=layer.pool_kind, pool_correlation=layer.pool_correlation,
+                             pool_windows=layer.pool_windows)
 
     def predict(self, layer: LayerSpec, drive: SynapticInput, n_steps: int | None, **kw: object) -> RatePrediction:
         return density(layer.neuron, drive, n_steps=n_steps, n_cells=self.n_cells, **kw)
