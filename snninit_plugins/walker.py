@@ -183,11 +183,40 @@ def _pooling(synapse: nn.Module, between: list[tuple[str, nn.Module]], seen_out:
                            "not recognised as pooling; planned as if unchanged"], None
 
 
+def _interleave_lists(sequence: list[tuple[str, nn.Module]], adapter: Adapter
+                      ) -> tuple[list[tuple[str, nn.Module]], bool]:
+    """Definition order of ``ModuleList(Linear x K)`` then ``ModuleList(Leaky x K)``: pair them by position.
+
+    A run of K >= 2 weight layers directly followed by a run of exactly K neurons cannot be a chain of
+    weight layers feeding one neuron; it is the tutorial pattern of separate lists, so interleave them.
+    """
+    out: list[tuple[str, nn.Module]] = []
+    changed = False
+    i = 0
+    while i < len(sequence):
+        j = i
+        while j < len(sequence) and isinstance(sequence[j][1], SYNAPSE_TYPES):
+            j += 1
+        k = j
+        while k < len(sequence) and adapter.is_neuron(sequence[k][1]):
+            k += 1
+        if j - i >= 2 and k - j == j - i:
+            for syn, neu in zip(sequence[i:j], sequence[j:k]):
+                out += [syn, neu]
+            changed, i = True, k
+        else:
+            out.append(sequence[i])
+            i += 1
+    return out, changed
+
+
 def find_units(model: nn.Module, adapter: Adapter, sample: torch.Tensor | None = None
                ) -> tuple[list[Unit], list[tuple[str, str]]]:
     """Pair every neuron with its feeding weights. Returns (units, skipped) with skipped = (name, reason)."""
+    position_paired = False
     if sample is None:
         sequence, seen = _leaves(model, adapter), {}
+        sequence, position_paired = _interleave_lists(sequence, adapter)
     else:
         sequence, seen = _call_order(model, adapter, sample)
     units: list[Unit] = []
@@ -213,6 +242,9 @@ def find_units(model: nn.Module, adapter: Adapter, sample: torch.Tensor | None =
                 unit = Unit(name, module, info, synapses, before)
                 if info.note:
                     unit.notes.append(info.note)
+                if position_paired:
+                    unit.notes.append("weights and neurons are defined in separate lists: paired by position; "
+                                      "pass sample= to pair them by call order")
                 if after_skipped:
                     unit.notes.append(f"its input comes after the skipped {after_skipped}; planned as if it were "
                                       "the output of the previous planned layer")

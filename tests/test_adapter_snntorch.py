@@ -259,10 +259,7 @@ def test_deep_leaky_mlp_sequential_collapses_before_and_fires_at_the_target_afte
 # --------------------------------------------------------------------------------------------- 2. tutorial MLP
 @pytest.mark.parametrize("layout, with_sample", [
     ("modulelists", True),
-    pytest.param("modulelists", False, marks=pytest.mark.xfail(strict=True, reason=(
-        "without a sample the walker pairs in definition order (named_modules): with one ModuleList of Linear and "
-        "one of Leaky that is fcs.0..fcs.19, lifs.0..lifs.19, so it pairs fcs.19 -> lifs.0 (wrong), initialises "
-        "that one layer only, and reports fcs.0-18 and lifs.1-19 as skipped; the network stays collapsed"))),
+    ("modulelists", False),  # separate lists in definition order: paired by position (with a note)
     ("attributes", False),
 ])
 def test_deep_leaky_mlp_tutorial_style(layout: str, with_sample: bool) -> None:
