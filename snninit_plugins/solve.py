@@ -68,7 +68,9 @@ def solve_weight_mean(
     gain = float(min(float(g.gain) for g, _ in neuron.groups()))
     unit = step = theta / (gain * drive.fan_in * m_a)
     if guess is not None:
-        mu = _secant(lambda x: excess(x) + target_rate, guess, 0.02 * unit, target_rate, xtol * step)
+        # the rate's relative tolerance follows xtol (a coarse search needs no 0.02% precision)
+        mu = _secant(lambda x: excess(x) + target_rate, guess, 0.02 * unit, target_rate, xtol * step,
+                     ftol=max(2e-4, xtol))
         if mu is not None:
             return mu
     lo, hi = drive.weight_mean - unit, drive.weight_mean + unit
@@ -103,7 +105,7 @@ def solve_weight_mean(
 
 
 def _secant(rate: Callable[[float], float], x0: float, dx: float, target: float, xtol: float,
-            max_iter: int = 8) -> float | None:
+            ftol: float = 2e-4, max_iter: int = 8) -> float | None:
     """Secant iteration on log(rate(x)) = log(target) from x0; None when it does not converge quickly."""
     def f(x: float) -> float:
         r = rate(x)
@@ -115,13 +117,13 @@ def _secant(rate: Callable[[float], float], x0: float, dx: float, target: float,
     for _ in range(max_iter):
         if not (math.isfinite(fx) and math.isfinite(f_prev)) or fx == f_prev:
             return None
-        if abs(fx) < 2e-4:
+        if abs(fx) < ftol:
             return x
         x_new = x - fx * (x - x_prev) / (fx - f_prev)
-        if abs(x_new - x) > 50 * dx:
+        if abs(x_new - x) > 1000 * dx:
             return None
         x_prev, f_prev, x = x, fx, x_new
         fx = f(x)
-        if abs(x - x_prev) < xtol and abs(fx) < 1e-3:
+        if abs(x - x_prev) < xtol and abs(fx) < 5 * ftol:
             return x
     return None

@@ -97,8 +97,15 @@ class LayerPlan:
         return d
 
     def output_moments(self) -> InputMoments:
-        """What the next layer receives: spikes at the predicted rate, spread as predicted."""
-        return InputMoments.spikes(_round(self.rate), _round(self.rate_spread, 2))
+        """What the next layer receives: spikes at the predicted rate, spread as predicted.
+
+        A rate within the solver's tolerance (0.1%) of the target is carried as the target itself, so
+        that identical layers downstream share one solve.
+        """
+        rate = self.rate
+        if self.target_rate and abs(rate / self.target_rate - 1) < 1e-3:
+            rate = self.target_rate
+        return InputMoments.spikes(_round(rate), _round(self.rate_spread, 2))
 
 
 def _round(x: float, digits: int = 4) -> float:
@@ -147,8 +154,9 @@ class Strategy:
         raise NotImplementedError
 
     # -- shared machinery ----------------------------------------------------------------------
-    def drive(self, layer: LayerSpec, moments: InputMoments, mu: float, sigma: float, bias: float = 0.0) -> SynapticInput:
-        return SynapticInput(layer.fan_in, mu, sigma, moments, bias=bias, centred_rows=self.centred_rows,
+    def drive(self, layer: LayerSpec, moments: InputMoments, mu: float, sigma: float, bias: float = 0.0,
+              law: str = "auto") -> SynapticInput:
+        return SynapticInput(layer.fan_in, mu, sigma, moments, bias=bias, centred_rows=self.centred_rows, law=law,
                              pool=layer.pool, pool_kind=layer.pool_kind, pool_correlation=layer.pool_correlation,
                              pool_windows=layer.pool_windows)
 

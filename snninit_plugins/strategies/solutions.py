@@ -61,9 +61,9 @@ class _PredictorSolution(Strategy):
         return {**super().options(), "fluctuation": self.fluctuation}
 
     def solve_mean(self, layer: LayerSpec, moments: InputMoments, target: float, n_steps: int | None,
-                   sigma: float, guess: float | None = None, **predictor_options: object) -> float:
+                   sigma: float, guess: float | None = None, law: str = "auto", **predictor_options: object) -> float:
         predictor = PREDICTORS[self.predictor_name]
-        drive = self.drive(layer, moments, 0.0, sigma)
+        drive = self.drive(layer, moments, 0.0, sigma, law=law)
         try:
             return solve_weight_mean(layer.neuron, drive, target, n_steps=n_steps, predictor=predictor,
                                      layer=layer.name, guess=guess, **predictor_options)
@@ -149,11 +149,13 @@ class General(_PredictorSolution):
             near = min(solved, key=lambda x: abs(x - log_sigma)) if solved else None
             guess = None if near is None else solved[near]
             try:
-                mu = self.solve_mean(layer, moments, target, n_steps, sigma, guess=guess, xtol=1e-3, **cells)
+                # the search uses the Gaussian input law (fast); the final mu_w uses the exact one
+                mu = self.solve_mean(layer, moments, target, n_steps, sigma, guess=guess, xtol=1e-3, law="gaussian",
+                                     **cells)
             except InfeasibleTargetError:  # the target cannot be reached with this sigma: no verdict here
                 return math.nan, math.nan
             solved[log_sigma] = mu
-            drive = self.drive(layer, moments, mu, sigma)
+            drive = self.drive(layer, moments, mu, sigma, law="gaussian")
             if self.criterion == "gain":
                 g = layer_gain(density, layer.neuron, drive, n_steps=n_steps, **cells)
                 return (math.log(g / self.gain) if g > 0 else -math.inf), mu
@@ -181,7 +183,9 @@ class General(_PredictorSolution):
         family = (layer.key(), moments.mean, moments.second, target, n_steps)
         if family in self._family_sigma:
             sigma, mu = self._family_sigma[family]
-            return self.solve_mean(layer, moments, target, n_steps, sigma, guess=mu, n_cells=self.n_cells), sigma, 0.0
+            mu = self.solve_mean(layer, moments, target, n_steps, sigma, guess=mu, n_cells=self.n_cells)
+            self._family_sigma[family] = (sigma, mu)  # the next, deeper layer starts from here
+            return mu, sigma, 0.0
         residual, solved = self._criterion(layer, moments, target, n_steps)
         # start from the last solution of a similar layer (same neuron and fan-in), else from sigma_w at
         # which the free membrane fluctuates by theta
