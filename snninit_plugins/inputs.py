@@ -139,8 +139,27 @@ class MixtureLaw:
         return float(math.sqrt(max(m2 - self.mean**2, 0.0)))
 
 
+class _SmoothLaw:
+    """A law known by its CDF, seen as one smooth component of its mean and std (for grid ranges)."""
+
+    mean: float
+    std: float
+
+    @property
+    def weights(self) -> np.ndarray:
+        return np.array([1.0])
+
+    @property
+    def means(self) -> np.ndarray:
+        return np.array([self.mean])
+
+    @property
+    def stds(self) -> np.ndarray:
+        return np.array([max(self.std, 1e-12)])
+
+
 @dataclasses.dataclass(frozen=True)
-class MaxPooledLaw:
+class MaxPooledLaw(_SmoothLaw):
     r"""The maximum over ``k`` positions of a Gaussian input whose fluctuations correlate by ``rho``.
 
     Max pooling of a convolution's output before the neuron (the snnTorch tutorial's conv net): the k
@@ -173,30 +192,17 @@ class MaxPooledLaw:
         mean = float(pdf @ mid)
         return mean, float(math.sqrt(max(pdf @ (mid - mean) ** 2, 0.0)))
 
-    # the MixtureLaw view used for grid ranges: one smooth component with the same mean and std
     @property
     def mean(self) -> float:
         return self._moments[0]
 
     @property
-    def weights(self) -> np.ndarray:
-        return np.array([1.0])
-
-    @property
-    def means(self) -> np.ndarray:
-        return np.array([self.mean])
-
-    @property
     def std(self) -> float:
         return self._moments[1]
 
-    @property
-    def stds(self) -> np.ndarray:
-        return np.array([self._moments[1]])
-
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class SampledLaw:
+class SampledLaw(_SmoothLaw):
     """A per-step law given by samples (its CDF is the empirical one, linearly interpolated)."""
 
     samples: np.ndarray  # sorted
@@ -212,18 +218,6 @@ class SampledLaw:
     @property
     def std(self) -> float:
         return float(self.samples.std())
-
-    @property
-    def weights(self) -> np.ndarray:
-        return np.array([1.0])
-
-    @property
-    def means(self) -> np.ndarray:
-        return np.array([self.mean])
-
-    @property
-    def stds(self) -> np.ndarray:
-        return np.array([max(self.std, 1e-12)])
 
 
 @functools.lru_cache(maxsize=32)
