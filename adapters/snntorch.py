@@ -3,9 +3,9 @@
 | class | beta | g | alpha | reset |
 |---|---|---|---|---|
 | ``Leaky`` | clamp(beta, 0, 1) | 1 | - | subtract (next-step when ``reset_delay``) / zero / none |
-| ``Synaptic`` | clamp(beta) | 1 | clamp(alpha) | as Leaky; zero resets the next step's input too (approximated by a value reset) |
-| ``RLeaky`` / ``RSynaptic`` | as Leaky / Synaptic, plus the ``recurrent`` weights fed by the layer's own spikes |
-| ``Lapicque`` | 1 - dt/(R C) | dt/C | - | as Leaky |
+| ``Synaptic`` | clamp(beta) | 1 | clamp(alpha) | as Leaky; zero also drops the next step's input (approximated by a plain zero reset) |
+| ``RLeaky`` / ``RSynaptic`` | as Leaky / Synaptic (RLeaky's zero: one refractory step), plus the ``recurrent`` weights fed by the layer's own spikes |
+| ``Lapicque`` | 1 - dt/(R C) | dt/C | - | as Leaky; zero = reset to 0 plus one refractory step |
 
 Spikes are ``H > threshold`` (strict), V0 = 0. ``Alpha``, ``LeakyParallel``, ``StateLeaky``, ``LinearLeaky``,
 ``DeltaLeaky``, ``SLSTM``, ``SConv2dLSTM`` and other non-canonical classes are reported as skipped.
@@ -69,9 +69,12 @@ class SnnTorchAdapter(Adapter):
         else:
             beta, gain = _clamp01(module.beta), 1.0
         alpha = _clamp01(module.alpha) if cls in ("Synaptic", "RSynaptic") else None
+        # a zero reset of any class but Leaky also drops the next step's input: one refractory step
+        # (the density method has it for plain neurons; with a synaptic filter it stays an approximation)
+        refractory = 1 if reset == "value" and cls in ("RLeaky", "Lapicque") else 0
         neuron = CanonicalNeuron(
             beta=beta, gain=gain, alpha=alpha, threshold=_values(module.threshold), strict=True, reset=reset,
-            v_reset=0.0, next_step_reset=delayed and reset == "subtract", v0=0.0,
+            v_reset=0.0, next_step_reset=delayed and reset == "subtract", v0=0.0, refractory=refractory,
         )
         owned: tuple = ()
         recurrent = getattr(module, "recurrent", None)
@@ -81,9 +84,9 @@ class SnnTorchAdapter(Adapter):
                                         "spikes back to itself, which the canonical neuron does not describe")
             owned = (("recurrent", recurrent),)
         note = ""
-        if reset == "value" and cls != "Leaky":
-            note = (f"{cls}'s zero reset also drops the input of the step after a spike; planned as a plain reset "
-                    "to 0, so the layer fires below its target (about 15% for Lapicque and RLeaky, 35% for Synaptic)")
+        if reset == "value" and cls in ("Synaptic", "RSynaptic"):
+            note = (f"{cls}'s zero reset also drops the membrane input of the step after a spike; planned as a plain "
+                    "reset to 0, so the layer fires below its target (measured: about 35% for Synaptic)")
         scale = float(torch.as_tensor(getattr(module, "graded_spikes_factor", 1.0)))
         return NeuronInfo(neuron, owned_weights=owned, spike_scale=scale, note=note)
 

@@ -63,6 +63,9 @@ class CanonicalNeuron:
         v_reset: the membrane value after a spike, for ``reset="value"``.
         next_step_reset: snnTorch's delayed subtract reset (``reset_delay=True``).
         v0: the membrane at t = 0 (Norse starts at ``v_leak``; SpikingJelly at ``v_reset``).
+        refractory: steps after a spike during which the membrane stays at ``v_reset`` whatever the input
+            (no spike); with a value reset. snnTorch's zero reset of ``Synaptic``, ``RLeaky``,
+            ``RSynaptic`` and ``Lapicque`` drops the next step's input: ``refractory=1``.
     """
 
     beta: float | np.ndarray = 0.9
@@ -75,6 +78,7 @@ class CanonicalNeuron:
     v_reset: float | np.ndarray = 0.0
     next_step_reset: bool = False
     v0: float | np.ndarray = 0.0
+    refractory: int = 0
 
     def __post_init__(self) -> None:
         for name in _ARRAY_FIELDS:
@@ -93,6 +97,10 @@ class CanonicalNeuron:
                 "a next-step subtract reset with beta = 0 has no immediate-reset equivalent; "
                 "use next_step_reset=False (the reset then cannot matter) or beta > 0"
             )
+        if int(self.refractory) != self.refractory or self.refractory < 0:
+            raise NeuronSpecError(f"refractory must be a number of steps >= 0, got {self.refractory!r}")
+        if self.refractory and self.reset != "value":
+            raise NeuronSpecError("a refractory period holds the membrane at v_reset: use reset='value'")
         sizes = {np.size(getattr(self, n)) for n in _ARRAY_FIELDS if getattr(self, n) is not None} - {1}
         if len(sizes) > 1:
             raise NeuronSpecError(f"per-neuron parameters have different lengths {sorted(sizes)}; give one length")
@@ -264,6 +272,8 @@ class CanonicalNeuron:
         reset = self.reset + ("(next-step)" if self.next_step_reset and self.reset == "subtract" else "")
         if self.reset == "value":
             reset += f"({fmt(self.v_reset)})"
+        if self.refractory:
+            reset += f"+{self.refractory} refractory"
         parts.append(f"reset={reset}")
         parts.append("test=" + (">" if self.strict else ">="))
         if differs(self.v0, 0.0):

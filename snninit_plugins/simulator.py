@@ -93,6 +93,8 @@ def run_neurons(neuron: CanonicalNeuron, x: torch.Tensor, *,
     :math:`s[t] = H[t] > \theta` (``>=`` when not strict); and :math:`V[t] = H - s\theta` (immediate subtract),
     :math:`H` (next-step subtract, whose reset is applied in the next step, and ``none``) or
     :math:`v_{reset}` where :math:`s=1` (``value``). ``next_step_reset`` only affects the subtract reset.
+    For ``refractory`` steps after a spike the membrane stays at :math:`v_{reset}` and cannot spike (the
+    synaptic current, if any, keeps integrating).
 
     Args:
         neuron: the population; per-neuron parameters broadcast along the last axis of ``x``.
@@ -113,6 +115,7 @@ def run_neurons(neuron: CanonicalNeuron, x: torch.Tensor, *,
     v = torch.broadcast_to(_param(neuron, "v0", n, x), state_shape).clone()
     cur = torch.zeros(state_shape, dtype=x.dtype, device=x.device)
     s_prev = torch.zeros(state_shape, dtype=torch.bool, device=x.device)
+    hold = torch.zeros(state_shape, dtype=torch.int64, device=x.device)  # refractory steps left
     spikes = torch.empty_like(x)
     membrane = torch.empty_like(x) if record_membrane else None
     for t in range(x.shape[0]):
@@ -123,7 +126,14 @@ def run_neurons(neuron: CanonicalNeuron, x: torch.Tensor, *,
         h = beta * v + gain * d + drive
         if delayed:
             h = torch.where(s_prev, h - theta, h)
+        if neuron.refractory:
+            held = hold > 0
+            h = torch.where(held, v_reset, h)
+            hold = torch.where(held, hold - 1, hold)
         s = h > theta if neuron.strict else h >= theta
+        if neuron.refractory:
+            s = s & ~held
+            hold = torch.where(s, torch.full_like(hold, neuron.refractory), hold)
         if neuron.reset == "subtract" and not delayed:
             v = torch.where(s, h - theta, h)
         elif neuron.reset == "value":

@@ -59,6 +59,8 @@ DENSITY_CASES = [
     (CanonicalNeuron(beta=0.8, reset="value", strict=False), spikes(64, 0.03, 0.1, 0.3), None),
     (CanonicalNeuron(beta=0.9), spikes(256, 0.0, 0.08, 0.1), None),  # fluctuation-driven, big drift spread
     (CanonicalNeuron(beta=0.9, reset="value"), spikes(64, 0.1, 0.3, 0.02), None),  # sparse, big weights
+    (CanonicalNeuron(beta=0.9, reset="value", refractory=1), spikes(256, 0.01, 0.05, 0.1), 25),
+    (CanonicalNeuron(beta=0.8, reset="value", refractory=2), spikes(256, 0.01, 0.05, 0.1), None),
 ]
 
 

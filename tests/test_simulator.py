@@ -348,3 +348,12 @@ def test_layer_rate_reproducible_and_validated() -> None:
         simulate_layer_rate(neuron, **kwargs, skip_steps=20)
     with pytest.raises(InputSpecError):
         simulate_layer_rate(neuron, **kwargs, weight_law="cauchy")
+
+
+def test_refractory_step_holds_the_membrane_and_drops_the_input() -> None:
+    """beta=1, theta=1, inputs 0.6 each step, value reset to 0, one refractory step (snnTorch's zero_all):
+    H = 0.6, 1.2 (spike), then held at 0 (input dropped, no spike), 0.6, 1.2 (spike), 0."""
+    x = torch.full((6, 1, 1), 0.6, dtype=torch.float64)
+    spikes, h = run_neurons(CanonicalNeuron(beta=1.0, reset="value", refractory=1), x, record_membrane=True)
+    assert spikes.flatten().tolist() == [0.0, 1.0, 0.0, 0.0, 1.0, 0.0]
+    assert h.flatten().tolist() == pytest.approx([0.6, 1.2, 0.0, 0.6, 1.2, 0.0])

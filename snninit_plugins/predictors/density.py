@@ -256,6 +256,47 @@ def _plain_nodes(neuron: CanonicalNeuron, laws: list[MixtureLaw], n_steps: int |
     return results
 
 
+def _refractory_node(neuron: CanonicalNeuron, law: MixtureLaw, n_steps: int | None, n_cells: int) -> _NodeResult:
+    """As :func:`_plain_nodes` for a neuron held at v_reset for ``refractory`` steps after each spike.
+
+    The state is the membrane cells plus a chain of refractory states R_1..R_r: fired mass enters R_1,
+    moves down the chain one step at a time ignoring the input (its H is v_reset, no spike), and leaves
+    R_r for the cell of v_reset.
+    """
+    if n_steps is None and neuron.beta >= 1.0 and neuron.gain * law.mean + neuron.drive <= 0:
+        return 0.0, None, None, None
+    grid = _Grid(*_bounds(neuron, [law], n_steps), neuron.threshold, n_cells)
+    kernel = _transition(neuron, law, grid, neuron.beta * grid.centres + neuron.drive)
+    m, r, j0 = grid.n, neuron.refractory, grid.fire_from
+    left, right, frac = grid.split(np.array([neuron.v_reset]))
+    at_reset = np.zeros(m)
+    at_reset[left[0]] += 1 - frac[0]
+    at_reset[right[0]] += frac[0]
+    # post-state transition A over cells + R_1..R_r, and each state's firing probability
+    full = np.zeros((m + r, m + r))
+    full[:m, :j0] = kernel[:, :j0]
+    full[:m, m] = kernel[:, j0:].sum(axis=1)
+    for k in range(r - 1):
+        full[m + k, m + k + 1] = 1.0
+    full[m + r - 1, :m] = at_reset
+    fire = np.concatenate([kernel[:, j0:].sum(axis=1), np.zeros(r)])
+
+    def pre_of(p: np.ndarray) -> np.ndarray:
+        return p[:m] @ kernel + p[m:].sum() * at_reset
+
+    if n_steps is None:
+        post = _stationary(full)
+        return float(post @ fire), grid, pre_of(post), post[:m] + post[m:].sum() * at_reset
+    p = np.concatenate([_start(grid, neuron.v0), np.zeros(r)])
+    rate, pre, post = 0.0, np.zeros(m), np.zeros(m)
+    for _ in range(n_steps):
+        rate += float(p @ fire)
+        pre += pre_of(p)
+        p = p @ full
+        post += p[:m] + p[m:].sum() * at_reset
+    return rate / n_steps, grid, pre / n_steps, post / n_steps
+
+
 def _filtered_node(neuron: CanonicalNeuron, law: MixtureLaw, n_steps: int | None, n_cells: int) -> _NodeResult:
     """As :func:`_plain_nodes` with a synaptic filter: the state (I, V) lives on a 2-D grid.
 
@@ -420,7 +461,11 @@ def density(
     step_std = math.sqrt(drive.noise_variance)
     for group, gw in neuron.groups():
         laws = [drive.step_law(d) for d in nodes]
-        if group.alpha is None:
+        if group.alpha is not None and group.refractory:
+            raise ValueError("the density method does not combine a synaptic filter with a refractory period")
+        if group.refractory:
+            results = [_refractory_node(group, law, n_steps, n_cells) for law in laws]
+        elif group.alpha is None:
             results = _plain_nodes(group, laws, n_steps, n_cells)
         else:
             cells = max(60, int(n_cells * _FILTER_CELLS))
