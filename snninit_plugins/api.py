@@ -11,7 +11,6 @@ import dataclasses
 import math
 import sys
 import warnings
-from typing import Literal
 
 import torch
 from torch import nn
@@ -21,7 +20,7 @@ from .inputs import InputMoments
 from .plugins import get_adapters, get_strategies
 from .sampling import sample_weight_
 from .strategies import LayerPlan, LayerSpec, Strategy, TargetRate
-from .walker import Unit, find_units, transform_moments
+from .walker import Unit, fan_in, find_units, transform_moments
 
 #: Input rate assumed when neither ``sample`` nor ``input_rate`` is given.
 DEFAULT_INPUT_RATE = 0.1
@@ -196,7 +195,7 @@ def plan_model(units: list[Unit], strategy: Strategy, first: InputMoments, targe
             target = float(target_rate)
         else:
             target = float(list(target_rate)[i])
-        ff_fan = sum(fan for fan in (fan_in_of(m) for n, m in unit.synapses if not n.startswith(unit.name + ".")))
+        ff_fan = sum(fan_in(m) for n, m in unit.synapses if not n.startswith(unit.name + "."))
         rec_fan = unit.fan_in - ff_fan
         if rec_fan:  # recurrent weights carry the layer's own spikes at its target rate
             moments = _mix(moments, ff_fan, InputMoments.spikes(target), rec_fan)
@@ -212,10 +211,6 @@ def plan_model(units: list[Unit], strategy: Strategy, first: InputMoments, targe
                                    unit.info.neuron.describe(), unit.fan_in, plan, tuple(notes)))
         previous, scale = plan, unit.info.spike_scale
     return reports
-
-
-def fan_in_of(module: nn.Module) -> int:
-    return int(module.weight[0].numel())
 
 
 def _write(units: list[Unit], reports: list[LayerReport], generator: torch.Generator | None) -> None:

@@ -119,6 +119,13 @@ def _call_order(model: nn.Module, adapter: Adapter, sample: torch.Tensor
     return order + [(n, m) for n, m in leaves if n not in seen], tensors
 
 
+def _pool_window(pool: nn.Module) -> tuple[int, ...]:
+    """A pooling module's window per spatial axis (``MaxPool2d(2)`` -> (2, 2))."""
+    dims = int(type(pool).__name__[-2])
+    size = pool.kernel_size
+    return tuple(size) if isinstance(size, tuple) else (size,) * dims
+
+
 def _window_correlation(synapse: nn.Module, window: tuple[int, ...]) -> float:
     """Mean correlation of the fluctuations at two positions of one pooling window of a conv's output.
 
@@ -161,8 +168,7 @@ def _pooling(synapse: nn.Module, between: list[tuple[str, nn.Module]], seen_out:
     """Pooling of the synaptic current before the neuron: (positions, kind, correlation, notes, window)."""
     for name, m in between:
         if isinstance(m, nn.MaxPool1d | nn.MaxPool2d | nn.MaxPool3d | nn.AvgPool1d | nn.AvgPool2d | nn.AvgPool3d):
-            dims = int(type(m).__name__[-2])
-            window = m.kernel_size if isinstance(m.kernel_size, tuple) else (m.kernel_size,) * dims
+            window = _pool_window(m)
             kind = "max" if "Max" in type(m).__name__ else "avg"
             return math.prod(window), kind, _window_correlation(synapse, tuple(window)), [], tuple(window)
     if seen_out is None or seen_in is None or seen_in.numel() >= seen_out.numel():
@@ -285,12 +291,9 @@ def transform_moments(moments: InputMoments, modules: list[tuple[str, nn.Module]
     notes = []
     for name, m in modules:
         if isinstance(m, nn.MaxPool1d | nn.MaxPool2d | nn.MaxPool3d) and moments.spiking:
-            k = math.prod(m.kernel_size) if isinstance(m.kernel_size, tuple) else m.kernel_size ** (
-                int(type(m).__name__[-2]))
-            moments = InputMoments.spikes(1 - (1 - moments.mean) ** k)
+            moments = InputMoments.spikes(1 - (1 - moments.mean) ** math.prod(_pool_window(m)))
         elif isinstance(m, nn.AvgPool1d | nn.AvgPool2d | nn.AvgPool3d):
-            k = math.prod(m.kernel_size) if isinstance(m.kernel_size, tuple) else m.kernel_size ** (
-                int(type(m).__name__[-2]))
+            k = math.prod(_pool_window(m))
             r = moments.mean
             moments = InputMoments.analog(r, moments.second / k + (1 - 1 / k) * r * r)
         elif isinstance(m, nn.Flatten | nn.Identity | nn.Unflatten) or (isinstance(m, nn.Dropout) and not m.training):

@@ -88,7 +88,6 @@ def _bounds(neuron: CanonicalNeuron, laws: list[MixtureLaw], n_steps: int | None
     """Membrane range that holds all but a negligible part of the mass."""
     beta, g, c = neuron.beta, neuron.gain, neuron.drive
     theta, v0 = neuron.threshold, neuron.v0
-    x_lo = min(_law_range(law)[0] for law in laws)
     x_hi = max(_law_range(law)[1] for law in laws)
     d_lo = min(law.mean for law in laws)
     d_hi = max(law.mean for law in laws)
