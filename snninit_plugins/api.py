@@ -104,6 +104,8 @@ class InitReport:
             lines.append(f"{layer.synapses[0]:<16} {layer.neuron_class + ' ' + layer.name:<22.22} {layer.fan_in:>6} "
                          f"{weights[0]:>10} {weights[1]:>9} {weights[2]:>7} {p.input.mean:>8.4f} {p.rate:>8.4f} "
                          f"{gain:>5}")
+        for layer in self.layers:
+            lines.extend(f"note {layer.synapses[0]}: {note}" for note in layer.notes)
         for name, reason in self.skipped:
             lines.append(f"skipped {name}: {reason}")
         return "\n".join(lines)

@@ -81,3 +81,9 @@ def test_report_is_a_table_and_a_dict() -> None:
 def test_bad_window() -> None:
     with pytest.raises(ValueError, match="T must be a positive number of steps"):
         apply_init(small(), input_rate=0.1, T=0)
+
+
+def test_report_prints_the_notes() -> None:
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.MaxPool2d(2), snn.Leaky(beta=0.9, init_hidden=True))
+    text = str(apply_init(model, input_rate=0.1, T=25, dry_run=True))
+    assert "note 0: max pooling of 4 positions" in text
