@@ -166,7 +166,7 @@ def pool_windows(synapse: nn.Module, window: tuple[int, ...]) -> tuple[tuple[int
 def _pooling(synapse: nn.Module, between: list[tuple[str, nn.Module]], seen_out: torch.Tensor | None,
              seen_in: torch.Tensor | None) -> tuple[int, str, float, list[str], tuple[int, ...] | None]:
     """Pooling of the synaptic current before the neuron: (positions, kind, correlation, notes, window)."""
-    for name, m in between:
+    for _, m in between:
         if isinstance(m, nn.MaxPool1d | nn.MaxPool2d | nn.MaxPool3d | nn.AvgPool1d | nn.AvgPool2d | nn.AvgPool3d):
             window = _pool_window(m)
             kind = "max" if "Max" in type(m).__name__ else "avg"

@@ -223,3 +223,14 @@ def test_fluctuation_driven_gain_exceeds_one_and_mean_driven_does_not() -> None:
     mean_driven = layer_gain(density, neuron, spikes(256, 0.01, 0.01, 0.1, centred_rows=True), n_steps=25)
     assert fluctuation > 1.5
     assert 1.0 < mean_driven < fluctuation
+
+
+def test_no_reset_fires_whenever_the_membrane_is_above_threshold() -> None:
+    """beta = 1, no reset, drift 0.1024/step from V0 = 0: above theta = 1 from step 10 on, so 16 of 25 steps."""
+    neuron = CanonicalNeuron(beta=1.0, reset="none")
+    drive = spikes(256, 0.004, 0.0, 0.1, centred_rows=True)
+    assert random_walk(neuron, drive, n_steps=25).rate == pytest.approx(16 / 25)
+    noisy = spikes(256, 0.004, 0.02, 0.1, centred_rows=True)
+    sim, se = simulated(neuron, noisy, 25)
+    assert_close_to_simulation(wiener(neuron, noisy, n_steps=25).rate, sim, se, rel=0.03)
+    assert_close_to_simulation(density(neuron, noisy, n_steps=25).rate, sim, se, rel=0.015)

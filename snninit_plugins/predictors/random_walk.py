@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..inputs import SynapticInput
 from ..neuron import CanonicalNeuron
 from ._result import RatePrediction, quenched_average
@@ -37,8 +39,11 @@ def random_walk(neuron: CanonicalNeuron, drive: SynapticInput, *, n_steps: int |
     def single(n: CanonicalNeuron, drift: float) -> float:
         g, s = _step_size(n, drive)
         m = g * drift + n.drive
-        if n.reset == "none":
-            return 0.0 if m <= 0 else min(1.0, 1.0)  # crosses once and stays above: fires every step
+        if n.reset == "none":  # it fires at every step its drift-only membrane is above threshold
+            if n_steps is None:
+                return 1.0 if m > 0 else 0.0
+            t = np.arange(1, n_steps + 1, dtype=np.float64)
+            return float(np.mean(n.v0 + m * t > n.threshold))
         if n.reset == "subtract":
             level = n.subtract_amount
         else:

@@ -71,10 +71,15 @@ def wiener(
         else:
             step = math.inf
         first = max(n.threshold - n.v0 + (over if n.reset == "value" else 0.0), 0.0)
+        if not math.isfinite(step):  # no reset: it fires at every step its membrane is above threshold
+            if n_steps is None:
+                return 1.0 if mu > 0 else (0.5 if mu == 0 and sigma > 0 else 0.0)
+            t = np.arange(1, n_steps + 1, dtype=np.float64)
+            above = n.v0 + mu * t - n.threshold
+            p = special.ndtr(above / (sigma * np.sqrt(t))) if sigma > 0 else (above > 0).astype(float)
+            return float(np.mean(p))
         if n_steps is None:
-            return 0.0 if mu <= 0 or not math.isfinite(step) else min(mu / step, 1.0)
-        if not math.isfinite(step):  # no reset: fires every step once above threshold
-            return float(first_passage_cdf(np.array([first]), n_steps, mu, sigma)[0]) * 0.5
+            return 0.0 if mu <= 0 else min(mu / step, 1.0)
         reach = max(mu, 0.0) * n_steps + 10 * sigma * math.sqrt(n_steps) + step
         levels = first + step * np.arange(int(reach / step) + 2)
         count = float(first_passage_cdf(levels, n_steps, mu, sigma).sum())
