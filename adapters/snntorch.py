@@ -95,6 +95,26 @@ class SnnTorchAdapter(Adapter):
             if self.is_neuron(m) and hasattr(m, "reset_mem"):
                 m.reset_mem()
 
+    def run(self, model: object, sample: torch.Tensor) -> object:
+        """``init_hidden`` models are called once per step (their outputs stacked); others get the whole sample."""
+        if not any(getattr(m, "init_hidden", False) for m in model.modules() if self.is_neuron(m)):
+            return super().run(model, sample)
+        self.reset(model)
+        try:
+            outputs = [model(sample[t]) for t in range(sample.shape[0])]
+        finally:
+            self.reset(model)
+        first = outputs[0]
+        if isinstance(first, torch.Tensor):
+            return torch.stack(outputs)
+        return tuple(torch.stack([o[i] for o in outputs]) for i in range(len(first)))
+
+    def membrane(self, module: object, output: object) -> object:
+        if isinstance(output, tuple) and len(output) >= 2 and isinstance(output[-1], torch.Tensor):
+            return output[-1]  # (spk, mem) or (spk, syn, mem)
+        mem = getattr(module, "mem", None)
+        return mem if isinstance(mem, torch.Tensor) and mem.numel() else None
+
 
 @hookimpl
 def snninit_register_adapters(register) -> None:  # noqa: ANN001 - the host's callback

@@ -14,6 +14,23 @@ from collections.abc import Iterable
 from .neuron import CanonicalNeuron
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class OwnedWeight:
+    """A weight matrix held by a neuron module as a bare Parameter (Norse's recurrent cells).
+
+    It stands where the walker expects a module with ``.weight`` and ``.bias``.
+
+    Attributes:
+        weight: the Parameter, shaped ``[outputs, inputs]``; rewritten in place.
+        zero_diagonal: keep the diagonal at zero (no autapses): fan-in is one less, and the writer
+            zeroes the diagonal after sampling.
+    """
+
+    weight: object
+    zero_diagonal: bool = False
+    bias: None = None
+
+
 @dataclasses.dataclass(frozen=True)
 class NeuronInfo:
     """A spiking module mapped to canonical form, or the reason it cannot be.
@@ -21,8 +38,10 @@ class NeuronInfo:
     Attributes:
         neuron: the canonical neuron, or None when the module is skipped.
         skip_reason: why it is skipped (non-canonical dynamics, a readout without spikes...).
-        owned_weights: weights that live inside the neuron (recurrent), as (attribute path, module or
-            tensor owner) pairs; the walker plans them with the feed-forward weights.
+        owned_weights: weights that live inside the neuron (recurrent, or a cell's own input weights), as
+            (attribute path, module with ``.weight``/``.bias`` or :class:`OwnedWeight`) pairs; the walker
+            plans them with the feed-forward weights. A path starting with ``"input"`` is a feed-forward
+            weight of the neuron's own (Norse ``input_weights``), any other is recurrent.
         spike_scale: the spikes' amplitude (snnTorch's graded_spikes_factor), 1 for plain spikes.
         note: where the canonical form is an approximation, what differs (shown in the report).
     """
@@ -64,6 +83,33 @@ class Adapter:
 
     def reset(self, model: object) -> None:
         """Reset the model's hidden state the framework's way (before and after a sample run)."""
+
+    def run(self, model: object, sample: object) -> object:
+        """Run ``model`` over a time-major ``sample`` ``[T, batch, ...]`` as the framework's users do.
+
+        The default calls ``model(sample)`` once (custom time loops, multi-step models). Adapters
+        override it for models stepped by the caller (snnTorch ``init_hidden`` Sequential, SpikingJelly
+        single-step, Norse cells in ``SequentialState``). The state is reset before and after.
+        """
+        self.reset(model)
+        try:
+            return model(sample)
+        finally:
+            self.reset(model)
+
+    def spikes(self, module: object, output: object) -> object:
+        """The spike tensor in a neuron module's forward output (``spk``, ``(spk, state)``...), or None."""
+        import torch
+
+        if isinstance(output, torch.Tensor):
+            return output
+        if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
+            return output[0]
+        return None
+
+    def membrane(self, module: object, output: object) -> object:
+        """The membrane potential after the step that produced ``output``, or None if not exposed."""
+        return None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} from {self.owner or '?'}>"

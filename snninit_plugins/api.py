@@ -197,7 +197,8 @@ def plan_model(units: list[Unit], strategy: Strategy, first: InputMoments, targe
             target = float(target_rate)
         else:
             target = float(list(target_rate)[i])
-        ff_fan = sum(fan_in(m) for n, m in unit.synapses if not n.startswith(unit.name + "."))
+        ff_fan = sum(fan_in(m) for n, m in unit.synapses
+                     if not n.startswith(unit.name + ".") or n.startswith(unit.name + ".input"))
         rec_fan = unit.fan_in - ff_fan
         if rec_fan:  # recurrent weights carry the layer's own spikes at its target rate
             moments = _mix(moments, ff_fan, InputMoments.spikes(target), rec_fan)
@@ -217,7 +218,8 @@ def plan_model(units: list[Unit], strategy: Strategy, first: InputMoments, targe
 
 def _write(units: list[Unit], reports: list[LayerReport], generator: torch.Generator | None) -> None:
     """Write every planned layer, restoring all weights if any write fails."""
-    params = [p for unit in units for _, m in unit.synapses for p in (m.weight, m.bias) if p is not None]
+    params = [p for unit in units for _, m in unit.synapses for p in (m.weight, getattr(m, "bias", None))
+              if p is not None]
     backup = [p.detach().clone() for p in params]
     try:
         with torch.no_grad():
@@ -229,7 +231,9 @@ def _write(units: list[Unit], reports: list[LayerReport], generator: torch.Gener
                 for _, module in unit.synapses:
                     sample_weight_(module.weight, plan.weight_mean, plan.weight_std, law=plan.weight_law,
                                    rows=rows, generator=generator)
-                    if module.bias is not None:
+                    if getattr(module, "zero_diagonal", False):
+                        module.weight.fill_diagonal_(0.0)
+                    if getattr(module, "bias", None) is not None:
                         module.bias.fill_(plan.bias)
     except BaseException:
         with torch.no_grad():

@@ -56,8 +56,12 @@ class Unit:
 
 
 def fan_in(module: nn.Module) -> int:
-    """Inputs per output unit: in_features, or in_channels/groups * prod(kernel) (= weight[0].numel())."""
-    return int(module.weight[0].numel())
+    """Inputs per output unit: in_features, or in_channels/groups * prod(kernel) (= weight[0].numel()).
+
+    A recurrent matrix without autapses (:class:`~snninit_plugins.adapter.OwnedWeight` with
+    ``zero_diagonal``) has one input less.
+    """
+    return int(module.weight[0].numel()) - int(getattr(module, "zero_diagonal", False))
 
 
 def _leaves(model: nn.Module, adapter: Adapter) -> list[tuple[str, nn.Module]]:

@@ -1,0 +1,1 @@
+"""norse adapter (being written)."""

@@ -1,0 +1,1 @@
+"""spikingjelly adapter (being written)."""
