@@ -7,6 +7,7 @@ weights, bit for bit), and are undone if any of them fails.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import sys
@@ -16,7 +17,7 @@ import torch
 from torch import nn
 
 from .errors import SnnInitError
-from .inputs import InputMoments
+from .inputs import InputMoments, SynapticInput
 from .plugins import get_adapters, get_strategies
 from .sampling import sample_weight_
 from .strategies import LayerPlan, LayerSpec, Strategy, TargetRate
@@ -51,10 +52,14 @@ class LayerReport:
     fan_in: int
     plan: LayerPlan
     notes: tuple[str, ...] = ()
+    #: the BatchNorm between synapse and neuron, and the (weight, bias) the plan gives it (None: left alone)
+    norm: str | None = None
+    norm_affine: tuple[float, float] | None = None
 
     def as_dict(self) -> dict:
         return {"name": self.name, "synapses": list(self.synapses), "neuron_class": self.neuron_class,
-                "neuron": self.neuron, "fan_in": self.fan_in, "notes": list(self.notes), **{
+                "neuron": self.neuron, "fan_in": self.fan_in, "notes": list(self.notes), "norm": self.norm,
+                "norm_affine": list(self.norm_affine) if self.norm_affine else None, **{
                     k: v for k, v in self.plan.as_dict().items() if k != "name"}}
 
 
@@ -70,7 +75,7 @@ class InitReport:
     skipped: tuple[tuple[str, str], ...]
     written: bool
 
-    def __iter__(self):  # noqa: ANN204
+    def __iter__(self):
         return iter(self.layers)
 
     def __len__(self) -> int:
@@ -130,7 +135,7 @@ def detect_framework(model: nn.Module) -> str:
     )
 
 
-def _adapter(framework: str, model: nn.Module):  # noqa: ANN202
+def _adapter(framework: str, model: nn.Module):
     adapters = get_adapters()
     name = detect_framework(model) if framework == "auto" else framework
     if name not in adapters:
@@ -183,10 +188,31 @@ def _mix(ff: InputMoments, ff_fan: int, rec: InputMoments, rec_fan: int) -> Inpu
     return InputMoments(mean, max(second, mean * mean), spiking=ff.spiking and rec.spiking)
 
 
+def _norm_affine(spec: LayerSpec, plan: LayerPlan, norm: nn.Module) -> tuple[float, float]:
+    """BatchNorm (weight, bias) that give the neuron the planned input (theory.md section 8).
+
+    In training mode BatchNorm maps each channel's input u to gamma (u - E u) / std u + beta: the knob is
+    (gamma, beta), not the weights. The planned per-step input x = W s + b has mean N mu_w m + b and, within
+    one channel (rows are centred: BatchNorm removes each channel's own mean), the variance
+    N (sigma_w^2 + mu_w^2)(q - m^2 - u^2), plus N sigma_w^2 u^2 from the units' rate spread where a channel
+    spans positions fed by different units (conv). So beta = E x and gamma = the std of x within a channel.
+    """
+    drive = SynapticInput(spec.fan_in, plan.weight_mean, plan.weight_std, plan.input, bias=plan.bias,
+                          centred_rows=True)
+    variance = drive.noise_variance if isinstance(norm, nn.BatchNorm1d) else drive.variance
+    return math.sqrt(variance), drive.mean
+
+
 def plan_model(units: list[Unit], strategy: Strategy, first: InputMoments, target_rate: TargetRate,
                n_steps: int | None) -> list[LayerReport]:
-    """Plan every unit in order, each fed by the previous unit's predicted output."""
+    """Plan every unit in order, each fed by the previous unit's predicted output.
+
+    A unit with a BatchNorm before its neuron is planned with centred rows (the BatchNorm removes each
+    channel's mean, so no quenched drift spread is left) and its BatchNorm gets the affine of
+    :func:`_norm_affine`, when the strategy sets BatchNorms.
+    """
     reports: list[LayerReport] = []
+    centred: Strategy | None = None
     previous: LayerPlan | None = None
     scale = 1.0
     for i, unit in enumerate(units):
@@ -205,21 +231,62 @@ def plan_model(units: list[Unit], strategy: Strategy, first: InputMoments, targe
         spec = LayerSpec(unit.synapses[0][0], unit.info.neuron, unit.fan_in, unit.fan_out, pool=unit.pool,
                          pool_kind=unit.pool_kind, pool_correlation=unit.pool_correlation,
                          pool_windows=unit.pool_windows)
-        plan = strategy.plan(spec, moments, target, n_steps)
+        planner = strategy
+        if unit.norm is not None and strategy.sets_batchnorm and not strategy.centred_rows:
+            if centred is None:
+                centred = copy.copy(strategy)
+                centred.centred_rows, centred._cache = True, {}
+            planner = centred
+        plan = planner.plan(spec, moments, target, n_steps)
         notes = [*unit.notes, *notes]
+        affine = None
+        if unit.norm is not None:
+            if strategy.sets_batchnorm and not plan.keep_weights:
+                affine = _norm_affine(spec, plan, unit.norm[1])
+                notes.append(f"{unit.norm[0]} normalises the synaptic current: its weight and bias are set to "
+                             f"{affine[0]:.4g} and {affine[1]:.4g} (and its running statistics to the planned "
+                             "ones), the weights keep their planned shape")
+            else:
+                notes.append(f"{unit.norm[0]} normalises the synaptic current and is left as it is; the predicted "
+                             "rate ignores it")
         if unit.pool > 1:
             notes.append(f"{unit.pool_kind} pooling of {unit.pool} positions (correlation "
                          f"{unit.pool_correlation:.2f}) before the neuron is in the plan")
         reports.append(LayerReport(unit.name, tuple(n for n, _ in unit.synapses), type(unit.neuron_module).__name__,
-                                   unit.info.neuron.describe(), unit.fan_in, plan, tuple(notes)))
+                                   unit.info.neuron.describe(), unit.fan_in, plan, tuple(notes),
+                                   unit.norm[0] if unit.norm else None, affine))
         previous, scale = plan, unit.info.spike_scale
     return reports
+
+
+def _norm_tensors(norm: nn.Module) -> list[torch.Tensor]:
+    return [t for t in (norm.weight, norm.bias, norm.running_mean, norm.running_var) if t is not None]
+
+
+def _set_norm(norm: nn.Module, affine: tuple[float, float], synapse: nn.Module, moments: InputMoments) -> None:
+    """Write a BatchNorm's affine, and running statistics matching the written weights.
+
+    Per channel c with weights w_c and bias b_c, input units at mean m, second moment q and rate spread u:
+    E u_c = m sum w_c + b_c, Var u_c = (q - m^2 - u^2) sum w_c^2 (+ u^2 sum w_c^2 for conv), so that eval mode
+    (which uses the running statistics) starts where training mode does.
+    """
+    norm.weight.fill_(affine[0])
+    norm.bias.fill_(affine[1])
+    if norm.running_mean is None:
+        return
+    w = synapse.weight.detach().reshape(synapse.weight.shape[0], -1).to(norm.running_mean.dtype)
+    b = synapse.bias.detach() if getattr(synapse, "bias", None) is not None else 0.0
+    spread = 0.0 if isinstance(norm, nn.BatchNorm1d) else moments.unit_spread ** 2
+    if w.shape[0] == norm.running_mean.numel():
+        norm.running_mean.copy_(moments.mean * w.sum(1) + b)
+        norm.running_var.copy_(((moments.temporal_variance + spread) * (w * w).sum(1)).clamp_min(1e-12))
 
 
 def _write(units: list[Unit], reports: list[LayerReport], generator: torch.Generator | None) -> None:
     """Write every planned layer, restoring all weights if any write fails."""
     params = [p for unit in units for _, m in unit.synapses for p in (m.weight, getattr(m, "bias", None))
               if p is not None]
+    params += [t for unit in units if unit.norm is not None for t in _norm_tensors(unit.norm[1])]
     backup = [p.detach().clone() for p in params]
     try:
         with torch.no_grad():
@@ -235,6 +302,8 @@ def _write(units: list[Unit], reports: list[LayerReport], generator: torch.Gener
                         module.weight.fill_diagonal_(0.0)
                     if getattr(module, "bias", None) is not None:
                         module.bias.fill_(plan.bias)
+                if report.norm_affine is not None:
+                    _set_norm(unit.norm[1], report.norm_affine, unit.synapses[0][1], plan.input)
     except BaseException:
         with torch.no_grad():
             for p, saved in zip(params, backup):

@@ -44,7 +44,7 @@ def record(model: nn.Module, adapter: Adapter, sample: torch.Tensor,
     spikes: dict[str, list[torch.Tensor]] = {}
     membrane: dict[str, list[torch.Tensor]] = {}
 
-    def hook(name: str):  # noqa: ANN202
+    def hook(name: str):
         def keep(module: nn.Module, _: tuple, output: object) -> None:
             s = adapter.spikes(module, output)
             if s is None:

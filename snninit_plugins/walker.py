@@ -14,7 +14,6 @@ import itertools
 import math
 
 import numpy as np
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,6 +23,7 @@ from .errors import SnnInitError
 from .inputs import InputMoments
 
 SYNAPSE_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+NORM_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
 class ModelStructureError(SnnInitError, ValueError):
@@ -43,6 +43,7 @@ class Unit:
     pool_kind: str = "max"
     pool_correlation: float = 0.0
     pool_windows: tuple[tuple[int, ...], ...] | None = None
+    norm: tuple[str, nn.Module] | None = None
     notes: list[str] = dataclasses.field(default_factory=list)
 
     @property
@@ -92,7 +93,7 @@ def _call_order(model: nn.Module, adapter: Adapter, sample: torch.Tensor
     tensors: dict[str, torch.Tensor] = {}
     handles = []
 
-    def pre_hook(name: str, module: nn.Module):  # noqa: ANN202
+    def pre_hook(name: str, module: nn.Module):
         def record(_: nn.Module, args: tuple) -> None:
             if name not in seen:
                 seen.add(name)
@@ -101,7 +102,7 @@ def _call_order(model: nn.Module, adapter: Adapter, sample: torch.Tensor
                     tensors[name] = args[0].detach()
         return record
 
-    def post_hook(name: str):  # noqa: ANN202
+    def post_hook(name: str):
         def record(_: nn.Module, __: tuple, out: object) -> None:
             if name not in tensors and isinstance(out, torch.Tensor):
                 tensors[name] = out.detach()
@@ -220,6 +221,21 @@ def _interleave_lists(sequence: list[tuple[str, nn.Module]], adapter: Adapter
     return out, changed
 
 
+def _norm_problem(norms: list[tuple[str, nn.Module]], synapses: list[tuple[str, nn.Module]]) -> str:
+    """Why a BatchNorm between synapse and neuron cannot be planned ("" when it can, or there is none)."""
+    if not norms:
+        return ""
+    name, norm = norms[0]
+    if len(norms) > 1:
+        return f"{len(norms)} BatchNorms ({', '.join(n for n, _ in norms)}) sit between the weights and the neuron"
+    if len(synapses) > 1:
+        return f"{name} normalises a sum of weight layers ({', '.join(n for n, _ in synapses)}); not supported"
+    if not norm.affine:
+        return (f"{name} has no affine parameters (affine=False): in training mode it fixes the neuron's input to "
+                "zero mean and unit variance, which no weight can change; build it with affine=True")
+    return ""
+
+
 def find_units(model: nn.Module, adapter: Adapter, sample: torch.Tensor | None = None
                ) -> tuple[list[Unit], list[tuple[str, str]]]:
     """Pair every neuron with its feeding weights. Returns (units, skipped) with skipped = (name, reason)."""
@@ -246,10 +262,11 @@ def find_units(model: nn.Module, adapter: Adapter, sample: torch.Tensor | None =
                 after_skipped = name
             elif not synapses:
                 skipped.append((name, "no weight layer feeds this neuron (it receives the input directly)"))
-            elif any(isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d | nn.BatchNorm3d) for _, m in between):
-                skipped.append((name, "a BatchNorm sits between the weights and the neuron; not handled yet"))
+            elif norm_problem := _norm_problem([(n, m) for n, m in between if isinstance(m, NORM_TYPES)], synapses):
+                skipped.append((name, norm_problem))
             else:
-                unit = Unit(name, module, info, synapses, before)
+                norms = [(n, m) for n, m in between if isinstance(m, NORM_TYPES)]
+                unit = Unit(name, module, info, synapses, before, norm=norms[0] if norms else None)
                 if info.note:
                     unit.notes.append(info.note)
                 if position_paired:

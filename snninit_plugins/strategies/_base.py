@@ -127,6 +127,9 @@ class Strategy:
     name: ClassVar[str] = "base"
     #: Whether the strategy solves for a target rate (baselines do not).
     targets_rate: ClassVar[bool] = True
+    #: Whether a BatchNorm between synapse and neuron gets its affine parameters from the plan (theory.md
+    #: section 8); the ANN baselines leave it at (1, 0), as their ANN recipes do.
+    sets_batchnorm: ClassVar[bool] = True
 
     def __init__(self, *, weight_law: WeightLaw = "normal", centred_rows: bool = False,
                  surrogate: str = "atan", n_cells: int = 160) -> None:

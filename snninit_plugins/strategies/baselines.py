@@ -20,6 +20,7 @@ class Default(Strategy):
 
     name = "default"
     targets_rate = False
+    sets_batchnorm = False
 
     def weights(self, layer: LayerSpec, moments: InputMoments, target: float | None,
                 n_steps: int | None) -> tuple[float, float, float]:
@@ -36,6 +37,7 @@ class Kaiming(Strategy):
 
     name = "kaiming"
     targets_rate = False
+    sets_batchnorm = False
 
     def weights(self, layer: LayerSpec, moments: InputMoments, target: float | None,
                 n_steps: int | None) -> tuple[float, float, float]:
@@ -47,6 +49,7 @@ class Glorot(Strategy):
 
     name = "glorot"
     targets_rate = False
+    sets_batchnorm = False
 
     def weights(self, layer: LayerSpec, moments: InputMoments, target: float | None,
                 n_steps: int | None) -> tuple[float, float, float]:
