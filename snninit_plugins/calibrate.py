@@ -413,7 +413,7 @@ class _Layer:
     mode: str = "global"
     note: str = ""
     between: tuple[str, tuple[int, ...]] | None = None  # ("identity", ()) or ("max"/"avg", factors)
-    chained: bool = False  # input = before(previous layer's spikes), verified
+    sources: tuple[int, ...] = ()  # input = before(spikes of sources[0]) (+ spikes of sources[1]), verified
     delta: float = 0.0
     iterations: int = 0
     bias: float = 1.0  # local model rate / real rate at the same weights
@@ -471,6 +471,36 @@ def _transform(before: list[tuple[str, nn.Module]], spikes: torch.Tensor, like: 
     return None
 
 
+def _sources(layer: _Layer, rec: _Pass) -> tuple[int, ...]:
+    """Which earlier layers' spikes make up this layer's synapse input, verified bit for bit on the recording.
+
+    ``(i - 1,)``: the input is the previous layer's spikes through the stateless modules before the synapse (a
+    chain); ``(i - 1, j)``: plus layer j's spikes (a residual sum, SEW "ADD"); ``()``: anything else.
+    """
+    i, x = layer.index, rec.x[layer.index]
+    moved = _transform(layer.unit.before, rec.spikes[i - 1], x)
+    if moved is None:
+        return ()
+    if torch.equal(moved, x):
+        return (i - 1,)
+    rest = x - moved
+    for j in range(i - 2, -1, -1):
+        s = rec.spikes.get(j)
+        if s is not None and s.numel() == rest.numel() and torch.equal(s.reshape(rest.shape), rest):
+            return (i - 1, j)
+    return ()
+
+
+def _propagate(layer: _Layer, rec: _Pass, new_spikes: dict[int, torch.Tensor]) -> torch.Tensor:
+    """This layer's input rebuilt from its sources' spikes (re-simulated this sweep, or as recorded)."""
+    x = rec.x[layer.index]
+    first, *rest = layer.sources
+    out = _transform(layer.unit.before, new_spikes.get(first, rec.spikes[first]), x)
+    for j in rest:
+        out = out + new_spikes.get(j, rec.spikes[j]).reshape(x.shape)
+    return out
+
+
 def _predicted_slope(layer: _Layer, n_steps: int | None, strategies: dict) -> float:
     """d ln(rate)/d(knob) of the analytic predictor at the planned input and the current weights (central diff.)."""
     plan, unit = layer.report.plan, layer.unit
@@ -505,6 +535,13 @@ def _predicted_slope(layer: _Layer, n_steps: int | None, strategies: dict) -> fl
         slope = 1.0 / h / 50.0
     strategies[key] = slope
     return slope
+
+
+def _signature(layer: _Layer, x: torch.Tensor | None, current: torch.Tensor | None) -> float | None:
+    """A number that changes when the layer's input does and not when its knob does (to pair local and real)."""
+    if layer.knob is not None and layer.knob.kind == "bias":
+        return None if current is None else float(current.double().mean()) - layer.delta
+    return None if x is None else float(x.double().mean())
 
 
 def _log_error(rate: float, target: float, count: int) -> float:
@@ -664,10 +701,8 @@ def calibrate(
                                                     "its neuron; one step per full pass")
                 continue
             layer.mode, layer.between = "local", between
-            prev = layers[i - 1] if i > 0 else None
-            if prev is not None and prev.mode == "local" and layer.knob.kind == "weight_mean":
-                moved = _transform(layer.unit.before, rec.spikes[i - 1], rec.x[i])
-                layer.chained = moved is not None and torch.equal(moved, rec.x[i])
+            if i > 0 and layer.knob.kind == "weight_mean":
+                layer.sources = _sources(layer, rec)
 
     def measure(rec: _Pass) -> list[float]:
         return [_rate(rec.spikes[layer.index]) for layer in layers]
@@ -729,7 +764,7 @@ def calibrate(
                     layer.iterations += 1
                     continue
                 # local: re-run this layer alone
-                changed = layer.chained and (i - 1) in new_spikes
+                changed = any(k in new_spikes for k in layer.sources)
                 budget_left = max_passes - 1 - full_passes - layer_runs / count_layers
                 if budget_left < 1 / count_layers:
                     if changed or abs(f_real) > inner:
@@ -739,7 +774,7 @@ def calibrate(
                     x, y0, direction = None, None, None
                     current0 = rec.current[i]
                 else:
-                    x = _transform(layer.unit.before, new_spikes[i - 1], rec.x[i]) if changed else rec.x[i]
+                    x = _propagate(layer, rec, new_spikes) if changed else rec.x[i]
                     syn = layer.unit.synapses[0][1]
                     if changed:
                         with torch.no_grad():
@@ -775,15 +810,15 @@ def calibrate(
                 layer.knob.shift(e_best)
                 layer.delta += e_best
                 layer.local_rate = local_target * math.exp(f_best)
-                layer.local_input_mean = m_new
+                layer.local_input_mean = _signature(layer, x, current0)
                 new_spikes[i] = results[e_best] * layer.unit.info.spike_scale
             rec = _full_pass(model, adapter, sample, units, bns, keep=True)
             full_passes += 1
             rates = measure(rec)
             for layer, r in zip(layers, rates):  # the local model's ratio to the real neuron, at the same input
-                if layer.local_rate is not None and r > 0 and layer.index in rec.x:
-                    m_real = float(rec.x[layer.index].double().mean())
-                    if layer.local_input_mean and abs(m_real / layer.local_input_mean - 1) < 1e-3:
+                if layer.local_rate is not None and r > 0:
+                    now = _signature(layer, rec.x.get(layer.index), rec.current.get(layer.index))
+                    if now is not None and layer.local_input_mean and abs(now / layer.local_input_mean - 1) < 1e-3:
                         layer.bias = layer.local_rate / r
                 layer.local_rate = None
             worst = max(errors(rates), default=0.0)
