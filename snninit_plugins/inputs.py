@@ -44,13 +44,16 @@ class InputMoments:
 
     ``spiking`` marks Bernoulli spike input (then ``q == m``), which allows the exact shot-noise law.
     ``unit_spread`` is the std across units of their own mean activity (a layer whose neurons fire at
-    different rates); it feeds the quenched drift spread of the next layer.
+    different rates); it feeds the quenched drift spread of the next layer. ``autocorrelation`` holds
+    rho(d), d = 1, 2, ..., the correlation of one unit's activity d steps apart (empty: independent
+    steps); bursty spike trains (rho > 0) make the next membrane fluctuate more (:func:`noise_factor`).
     """
 
     mean: float
     second: float
     spiking: bool = False
     unit_spread: float = 0.0
+    autocorrelation: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if not all(math.isfinite(v) for v in (self.mean, self.second, self.unit_spread)):
@@ -70,15 +73,18 @@ class InputMoments:
             )
         if self.spiking and not 0.0 <= self.mean <= 1.0:
             raise InputSpecError(f"a spike rate must lie in [0, 1] spikes/step, got {self.mean}")
+        if not all(math.isfinite(r) and -1.0 <= r <= 1.0 for r in self.autocorrelation):
+            raise InputSpecError(f"autocorrelations must lie in [-1, 1], got {self.autocorrelation}")
 
     @classmethod
-    def spikes(cls, rate: float, unit_spread: float = 0.0) -> InputMoments:
-        """Bernoulli spikes at ``rate`` per step (m = q = rate), units' rates spread by ``unit_spread``."""
+    def spikes(cls, rate: float, unit_spread: float = 0.0, autocorrelation: tuple[float, ...] = ()) -> InputMoments:
+        """Spikes at ``rate`` per step (m = q = rate), units' rates spread by ``unit_spread``, trains
+        correlated over time by ``autocorrelation`` (Bernoulli: none)."""
         rate = float(rate)
         if not 0.0 <= rate <= 1.0 or not math.isfinite(rate):
             raise InputSpecError(f"a spike rate must lie in [0, 1] spikes/step, got {rate}")
         spread = min(float(unit_spread), math.sqrt(max(rate - rate * rate, 0.0)))
-        return cls(rate, rate, spiking=True, unit_spread=spread)
+        return cls(rate, rate, spiking=True, unit_spread=spread, autocorrelation=tuple(autocorrelation))
 
     @classmethod
     def analog(cls, mean: float, second: float) -> InputMoments:
@@ -107,10 +113,31 @@ class InputMoments:
     def scaled(self, factor: float) -> InputMoments:
         """The same activity ``factor`` times as often (m, q and the spread scale); used for the layer gain."""
         if self.spiking:
-            return InputMoments.spikes(min(self.mean * factor, 1.0), self.unit_spread * factor)
+            return InputMoments.spikes(min(self.mean * factor, 1.0), self.unit_spread * factor, self.autocorrelation)
         mean = self.mean * factor
         return InputMoments(mean, max(self.second * factor, mean * mean), spiking=False,
-                            unit_spread=self.unit_spread * factor)
+                            unit_spread=self.unit_spread * factor, autocorrelation=self.autocorrelation)
+
+
+def noise_factor(beta: float, alpha: float | None, autocorrelation: tuple[float, ...]) -> float:
+    """Factor by which temporally correlated input multiplies the free membrane's variance.
+
+    The free membrane is V = sum_k h_k xi_{t-k}, with impulse response h_k = beta^k (or, behind a synaptic
+    filter, h_k = sum_{i+j=k} alpha^i beta^j). For inputs with autocorrelation rho(d),
+    Var V = Var xi (K(0) + 2 sum_d rho(d) K(d)), K(d) = sum_k h_k h_{k+d}; so the factor is
+    F = 1 + 2 sum_d rho(d) K(d) / K(0) (for a plain leaky neuron, 1 + 2 sum_d rho(d) beta^d). The density
+    method, whose steps are independent, then uses F times the per-step noise variance.
+    """
+    if not autocorrelation:
+        return 1.0
+    rho = np.asarray(autocorrelation, dtype=np.float64)
+    horizon = len(rho) + 400
+    k = np.arange(horizon)
+    h = float(min(beta, 1.0)) ** k
+    if alpha is not None and alpha > 0:
+        h = np.convolve(float(alpha) ** k, h)[:horizon]
+    kd = np.array([h[: horizon - d] @ h[d:] for d in range(len(rho) + 1)])
+    return max(1.0 + 2.0 * float(rho @ kd[1:]) / float(kd[0]), 0.05)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,6 +164,11 @@ class MixtureLaw:
     def std(self) -> float:
         m2 = np.sum(self.weights * (self.stds**2 + self.means**2))
         return float(math.sqrt(max(m2 - self.mean**2, 0.0)))
+
+    def dilated(self, factor: float) -> MixtureLaw:
+        """The same law with its deviations from the mean scaled by ``factor`` (variance times factor^2)."""
+        m = self.mean
+        return MixtureLaw(self.weights, m + factor * (self.means - m), factor * self.stds)
 
 
 class _SmoothLaw:

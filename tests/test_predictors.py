@@ -234,3 +234,29 @@ def test_no_reset_fires_whenever_the_membrane_is_above_threshold() -> None:
     sim, se = simulated(neuron, noisy, 25)
     assert_close_to_simulation(wiener(neuron, noisy, n_steps=25).rate, sim, se, rel=0.03)
     assert_close_to_simulation(density(neuron, noisy, n_steps=25).rate, sim, se, rel=0.015)
+
+
+@pytest.mark.parametrize(("drift", "std"), [(-0.012, 0.874), (0.3, 0.3)])
+def test_density_predicts_the_output_spike_autocorrelation(drift: float, std: float) -> None:
+    """Fluctuation-driven firing is bursty (rho > 0), drift-driven firing regular (rho(1) < 0): both predicted."""
+
+    neuron = CanonicalNeuron(beta=0.9, threshold=1.0, reset="subtract", next_step_reset=True)
+    n, r = 256, 0.1
+    drive = SynapticInput(n, drift / (n * r), std / math.sqrt(n * r), InputMoments.spikes(r), centred_rows=True,
+                          law="gaussian")
+    pred = density(neuron, drive, n_steps=None)
+    x = drive.mean + math.sqrt(drive.noise_variance) * torch.randn(
+        3000, 2000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    s = run_neurons(neuron, x)[500:].numpy()
+    s = s - s.mean(0)
+    measured = [float((s[:-d] * s[d:]).mean() / s.var()) for d in range(1, 6)]
+    assert np.allclose(pred.autocorrelation[:5], measured, atol=0.01), (pred.autocorrelation[:5], measured)
+
+
+def test_noise_factor_of_a_leaky_neuron_is_one_plus_twice_the_discounted_autocorrelation() -> None:
+    from snninit_plugins.inputs import noise_factor
+
+    rho = (0.2, 0.1, 0.05)
+    assert noise_factor(0.9, None, ()) == 1.0
+    assert noise_factor(0.9, None, rho) == pytest.approx(1 + 2 * (0.2 * 0.9 + 0.1 * 0.81 + 0.05 * 0.729))
+    assert noise_factor(0.0, None, rho) == pytest.approx(1.0)  # no memory: correlations do not add up

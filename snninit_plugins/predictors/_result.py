@@ -50,6 +50,8 @@ class RatePrediction:
         regime: a sentence saying which assumption holds or fails.
         membrane: membrane distribution with threshold, where the method gives one.
         surrogate_moment: E[f'(H - theta)^2] over that distribution, when a surrogate was given.
+        autocorrelation: rho(d), d = 1, 2, ..., of one neuron's output spike train, averaged over the
+            population (density method without filter or refractory period; empty otherwise).
     """
 
     rate: float
@@ -60,6 +62,7 @@ class RatePrediction:
     regime: str
     membrane: MembraneDistribution | None = None
     surrogate_moment: float | None = None
+    autocorrelation: tuple[float, ...] = ()
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)

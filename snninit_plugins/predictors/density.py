@@ -27,7 +27,7 @@ from scipy import sparse, special, stats
 from scipy.sparse.linalg import spsolve
 
 from .._threads import single_blas_thread
-from ..inputs import MaxPooledLaw, MixtureLaw, SampledLaw, SynapticInput
+from ..inputs import MaxPooledLaw, MixtureLaw, SampledLaw, SynapticInput, noise_factor
 from ..neuron import CanonicalNeuron
 from ._result import MembraneDistribution, RatePrediction, Surrogate
 
@@ -217,10 +217,34 @@ def _start(grid: _Grid, value: float) -> np.ndarray:
 _NodeResult = tuple[float, "_Grid | None", "np.ndarray | None", "np.ndarray | None"]
 
 
-def _plain_nodes(neuron: CanonicalNeuron, laws: list[MixtureLaw], n_steps: int | None, n_cells: int) -> list[_NodeResult]:
+def _spike_autocovariance(kernel: np.ndarray, reset: sparse.csr_matrix, pre: np.ndarray, fire_from: int,
+                          n_lags: int) -> np.ndarray:
+    """P(s_t = 1, s_{t+d} = 1) - r^2 for d = 1..n_lags, from the membrane chain (stationary or window mean).
+
+    Start from the pre-reset mass in the firing cells (the joint event s_t = 1), reset it, and step the
+    chain H = K(V), V = R(H): the mass in the firing cells after d steps is P(s_t = 1, s_{t+d} = 1).
+    """
+    rate = float(pre[fire_from:].sum())
+    joint = np.zeros(n_lags)
+    h = np.zeros_like(pre)
+    h[fire_from:] = pre[fire_from:]
+    for d in range(n_lags):
+        h = (reset.T @ h) @ kernel
+        joint[d] = float(h[fire_from:].sum())
+    return joint - rate * rate
+
+
+#: Lags of the output autocorrelation carried to the next layer.
+AUTOCORRELATION_LAGS = 24
+
+
+def _plain_nodes(neuron: CanonicalNeuron, laws: list[MixtureLaw], n_steps: int | None, n_cells: int,
+                 autocovariance: list | None = None) -> list[_NodeResult]:
     """Rate, grid and mean pre-/post-reset masses of one scalar neuron at each drift's law, no filter.
 
-    Each law gets its own grid (same number of cells), and the window is stepped for all at once.
+    Each law gets its own grid (same number of cells), and the window is stepped for all at once. When
+    ``autocovariance`` is a list, each node's output spike autocovariance (:func:`_spike_autocovariance`)
+    is appended to it (zeros for silent nodes).
     """
     results: list[_NodeResult] = [(0.0, None, None, None)] * len(laws)
     live = [
@@ -252,6 +276,12 @@ def _plain_nodes(neuron: CanonicalNeuron, laws: list[MixtureLaw], n_steps: int |
         post /= n_steps
     for row, (k, grid) in enumerate(zip(live, grids)):
         results[k] = (float(pre[row, grid.fire_from:].sum()), grid, pre[row], post[row])
+    if autocovariance is not None:
+        rows = {k: row for row, k in enumerate(live)}
+        autocovariance.extend(
+            _spike_autocovariance(kernels[rows[k]], sparse_resets[rows[k]], pre[rows[k]], grids[rows[k]].fire_from,
+                                  AUTOCORRELATION_LAGS) if k in rows else np.zeros(AUTOCORRELATION_LAGS)
+            for k in range(len(laws)))
     return results
 
 
@@ -458,14 +488,24 @@ def density(
     parts = []
     resolved = True
     step_std = math.sqrt(drive.noise_variance)
+    autocovariance = np.zeros(AUTOCORRELATION_LAGS)
+    variance = 0.0
+    correlated = bool(drive.moments.autocorrelation)
     for group, gw in neuron.groups():
         laws = [drive.step_law(d) for d in nodes]
+        if correlated:  # bursty input trains: the independent steps carry F times the per-step variance
+            factor = math.sqrt(noise_factor(float(group.beta), group.alpha, drive.moments.autocorrelation))
+            laws = [law.dilated(factor) if isinstance(law, MixtureLaw) else law for law in laws]
         if group.alpha is not None and group.refractory:
             raise ValueError("the density method does not combine a synaptic filter with a refractory period")
         if group.refractory:
             results = [_refractory_node(group, law, n_steps, n_cells) for law in laws]
         elif group.alpha is None:
-            results = _plain_nodes(group, laws, n_steps, n_cells)
+            covariances: list[np.ndarray] = []
+            results = _plain_nodes(group, laws, n_steps, n_cells, covariances)
+            for w, (r, *_), c in zip(weights, results, covariances):
+                autocovariance += gw * w * c
+                variance += gw * w * (r - r * r)
         else:
             cells = max(60, int(n_cells * _FILTER_CELLS))
             results = [_filtered_node(group, law, n_steps, cells) for law in laws]
@@ -494,4 +534,5 @@ def density(
         regime="; ".join(notes) or "grid resolves the per-step input",
         membrane=_on_common_grid(parts, n_cells) if parts else None,
         surrogate_moment=moment if surrogate is not None else None,
+        autocorrelation=tuple(np.clip(autocovariance / variance, -1, 1).tolist()) if variance > 0 else (),
     )

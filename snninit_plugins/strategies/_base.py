@@ -90,6 +90,8 @@ class LayerPlan:
     gradient_gain: float
     in_regime: bool
     regime: str
+    #: rho(d), d = 1, 2, ... of a neuron's output spike train (density method), carried to the next layer
+    autocorrelation: tuple[float, ...] = ()
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -105,7 +107,10 @@ class LayerPlan:
         rate = self.rate
         if self.target_rate and abs(rate / self.target_rate - 1) < 1e-3:
             rate = self.target_rate
-        return InputMoments.spikes(_round(rate), _round(self.rate_spread, 2))
+        rho = tuple(round(r, 3) for r in self.autocorrelation)
+        while rho and rho[-1] == 0.0:
+            rho = rho[:-1]
+        return InputMoments.spikes(_round(rate), _round(self.rate_spread, 2), rho)
 
 
 def _round(x: float, digits: int = 4) -> float:
@@ -195,7 +200,7 @@ class Strategy:
             input=moments, target_rate=target, rate=float(pred.rate), rate_spread=float(pred.rate_spread),
             free_mean=free_mean, free_std=free_std, gain=gain,
             gradient_gain=layer.outputs * (mu * mu + sigma * sigma) * moment,
-            in_regime=pred.in_regime, regime=pred.regime,
+            in_regime=pred.in_regime, regime=pred.regime, autocorrelation=pred.autocorrelation,
         )
 
 
