@@ -28,6 +28,7 @@ _LAZY = {
     "UnknownFrameworkError": "api",
     "UnknownMethodError": "api",
     "list_plugins": "plugins",
+    "diagnose": "diagnosis",
 }
 
 
@@ -48,6 +49,7 @@ __all__ = [
     "UnknownMethodError",
     "__version__",
     "apply_init",
+    "diagnose",
     "hookimpl",
     "list_plugins",
 ]
