@@ -37,11 +37,13 @@ bit), the corrected spikes are propagated to it, so one sweep corrects a Sequent
 from the bottom up (Gauss-Seidel); any other input (residual sums, custom code) is taken as
 recorded from the last full pass (Jacobi: the next pass corrects what the upstream changes moved).
 Layers that cannot be re-run alone (recurrent weights, weights inside the neuron, an operation
-between weights and neuron other than identity or pooling) get one Newton/secant step per full pass
+between weights and neuron other than pooling or its BatchNorm) get one Newton/secant step per full pass
 on their measured rate, the older points moved to the current input by the predicted layer gain
 :math:`G = \partial\ln r_{out}/\partial\ln r_{in}`: :math:`f_i \leftarrow f_i + G\ln(m_{now}/m_i)`.
-Where the canonical form only approximates the neuron, the local model's rate is divided by its
-measured ratio to the real rate at the same weights (updated after every full pass).
+One layer of each neuron kind is first re-run on its recorded current: where the canonical form does
+not reproduce the real neuron's rate (an approximated neuron), every layer of that kind measures the
+ratio, the local model's target is scaled by it (updated after every full pass) and its spikes are not
+propagated upward (the layers above use the recorded input moved by the expected change, Jacobi).
 
 The cost is counted honestly in *forward-pass equivalents*: full passes + layer-runs / L. A full
 pass on the calibration sample always ends the calibration (the reported rates are measured on the
@@ -72,7 +74,6 @@ from .walker import SYNAPSE_TYPES, Unit, find_units
 
 __all__ = ["CalibrationError", "CalibrationReport", "Knob", "LayerCalibration", "calibrate"]
 
-_BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 _CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _MAX_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
 _AVG_POOL = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
@@ -97,6 +98,7 @@ class Knob:
         shift: ``shift(delta)`` moves the knob by ``delta`` in place (under no_grad).
         direction: ``direction(x)`` -> d(synapse output)/d(delta) for the synapse input ``x`` (time-major,
             as recorded), or None when delta adds to the neuron's current directly (a bias).
+        gain: for a bias, how much the neuron's current moves per unit of delta.
     """
 
     kind: str
@@ -104,6 +106,7 @@ class Knob:
     params: list[torch.Tensor]
     shift: Callable[[float], None]
     direction: Callable[[torch.Tensor], torch.Tensor] | None = None
+    gain: float = 1.0
 
 
 def _receptive_sum(module: nn.Module, x: torch.Tensor, per_call: int) -> torch.Tensor:
@@ -145,18 +148,34 @@ def weight_shift_knob(unit: Unit) -> Knob:
                 [m.weight for m in modules], shift, direction)
 
 
-def bias_knob(name: str, module: nn.Module) -> Knob:
-    """Shift the affine bias of ``module`` (a BatchNorm between the weights and the neuron) by delta."""
-    bias = getattr(module, "bias", None)
-    if not isinstance(bias, torch.Tensor):
-        raise CalibrationError(f"{name} ({type(module).__name__}) has no affine bias to calibrate with "
-                               "(affine=False); give it one or remove it")
+def bias_knob(norms: list[tuple[str, nn.Module]]) -> Knob:
+    """Shift the affine bias of the BatchNorm(s) between the weights and the neuron by delta.
+
+    With k BatchNorms on summed branches the neuron's current moves by k delta (:attr:`Knob.gain`).
+    """
+    biases = []
+    for name, module in norms:
+        bias = getattr(module, "bias", None)
+        if not isinstance(bias, torch.Tensor):
+            raise CalibrationError(f"{name} ({type(module).__name__}) has no affine bias to calibrate with "
+                                   "(affine=False); give it one or remove it")
+        biases.append(bias)
 
     def shift(delta: float) -> None:
         with torch.no_grad():
-            bias.add_(delta)
+            for bias in biases:
+                bias.add_(delta)
 
-    return Knob("bias", f"bias of {name}", [bias], shift, None)
+    return Knob("bias", "bias of " + ", ".join(n for n, _ in norms), biases, shift, None, gain=float(len(norms)))
+
+
+def _norms(unit: Unit) -> list[tuple[str, nn.Module]]:
+    """The BatchNorms the walker found between the unit's weights and its neuron (``norms`` or ``norm``)."""
+    norms = getattr(unit, "norms", None)
+    if norms:
+        return list(norms)
+    norm = getattr(unit, "norm", None)
+    return [norm] if norm is not None else []
 
 
 # --------------------------------------------------------------------------------------------- report
@@ -314,37 +333,30 @@ class _Pass:
     y: dict[int, torch.Tensor]
     current: dict[int, torch.Tensor]
     spikes: dict[int, torch.Tensor]
-    bn_out: dict[int, torch.Tensor]
-    per_step: dict[int, bool]
-    order: dict[str, int]
+    syn_per_step: dict[int, bool]
 
 
 def _full_pass(model: nn.Module, adapter: Adapter, sample: torch.Tensor, units: list[Unit],
-               bns: dict[int, tuple[str, nn.Module]], keep: bool = True) -> _Pass:
+               keep: bool = True) -> _Pass:
     """Run the model once the framework's way and record what each unit saw and emitted (all if ``keep``)."""
     n_steps = int(sample.shape[0])
     xs: dict[int, list] = {}
     ys: dict[int, list] = {}
     cur: dict[int, list] = {}
     spk: dict[int, list] = {}
-    bno: dict[int, list] = {}
-    order: dict[str, int] = {}
     handles = []
+    stats = [(t, t.detach().clone()) for m in model.modules() if isinstance(m, nn.modules.batchnorm._NormBase)
+             for t in (m.running_mean, m.running_var, m.num_batches_tracked) if t is not None]
 
-    def note(name: str) -> None:
-        order.setdefault(name, len(order))
-
-    def syn_hook(i: int, name: str):
+    def syn_hook(i: int):
         def hook(_: nn.Module, args: tuple, out: object) -> None:
-            note(name)
             if args and isinstance(args[0], torch.Tensor) and isinstance(out, torch.Tensor):
                 xs.setdefault(i, []).append(args[0].detach())
                 ys.setdefault(i, []).append(out.detach())
         return hook
 
-    def pre_hook(i: int, name: str):
+    def pre_hook(i: int):
         def hook(_: nn.Module, args: tuple) -> None:
-            note(name)
             if keep and args and isinstance(args[0], torch.Tensor):
                 cur.setdefault(i, []).append(args[0].detach())
         return hook
@@ -356,28 +368,22 @@ def _full_pass(model: nn.Module, adapter: Adapter, sample: torch.Tensor, units: 
                 spk.setdefault(i, []).append(s.detach())
         return hook
 
-    def bn_hook(i: int, name: str):
-        def hook(_: nn.Module, __: tuple, out: object) -> None:
-            note(name)
-            if keep and isinstance(out, torch.Tensor):
-                bno.setdefault(i, []).append(out.detach())
-        return hook
-
     try:
         for i, unit in enumerate(units):
             name, syn = unit.synapses[0]
             if keep and isinstance(syn, nn.Module) and not name.startswith(unit.name + "."):
-                handles.append(syn.register_forward_hook(syn_hook(i, name)))
-            handles.append(unit.neuron_module.register_forward_pre_hook(pre_hook(i, unit.name)))
+                handles.append(syn.register_forward_hook(syn_hook(i)))
+            handles.append(unit.neuron_module.register_forward_pre_hook(pre_hook(i)))
             handles.append(unit.neuron_module.register_forward_hook(out_hook(i)))
-            if i in bns:
-                handles.append(bns[i][1].register_forward_hook(bn_hook(i, bns[i][0])))
         with torch.no_grad():
             adapter.run(model, sample)
     finally:
         for h in handles:
             h.remove()
-    result = _Pass({}, {}, {}, {}, {}, {}, order)
+        with torch.no_grad():  # a pass in training mode must not move the BatchNorms' running statistics
+            for t, saved in stats:
+                t.copy_(saved)
+    result = _Pass({}, {}, {}, {}, {})
     for i, unit in enumerate(units):
         if i not in spk:
             raise CalibrationError(f"{unit.name}: the neuron emitted no spikes the {adapter.name} adapter can read "
@@ -387,12 +393,12 @@ def _full_pass(model: nn.Module, adapter: Adapter, sample: torch.Tensor, units: 
             raise CalibrationError(f"{unit.name}: called {len(spk[i])} times for {n_steps} steps; cannot tell its "
                                    "spikes per step")
         result.spikes[i] = s
-        for store, chunks in ((result.x, xs), (result.y, ys), (result.current, cur), (result.bn_out, bno)):
+        for store, chunks in ((result.x, xs), (result.y, ys), (result.current, cur)):
             if i in chunks:
                 t = _time_major(chunks[i], n_steps)
                 if t is not None:
                     store[i] = t
-        result.per_step[i] = len(spk[i]) == n_steps and n_steps > 1
+        result.syn_per_step[i] = len(xs.get(i, ())) == n_steps and n_steps > 1
     return result
 
 
@@ -412,37 +418,18 @@ class _Layer:
     knob: Knob | None
     mode: str = "global"
     note: str = ""
-    between: tuple[str, tuple[int, ...]] | None = None  # ("identity", ()) or ("max"/"avg", factors)
+    path: tuple | None = None  # from the synapse's output to the neuron's current (see _find_path)
     sources: tuple[int, ...] = ()  # input = before(spikes of sources[0]) (+ spikes of sources[1]), verified
     delta: float = 0.0
     iterations: int = 0
     bias: float = 1.0  # local model rate / real rate at the same weights
+    exact: bool = True  # the canonical form reproduces the real neuron's spikes
     local_rate: float | None = None  # raw local rate predicted for the applied weights
     local_input_mean: float | None = None
     history: list[tuple[float, float, float | None]] = dataclasses.field(default_factory=list)
     rate_before: float = math.nan
     rate_after: float = math.nan
     slope_cache: dict = dataclasses.field(default_factory=dict)
-
-
-def _between(y: torch.Tensor, current: torch.Tensor) -> tuple[str, tuple[int, ...]] | None:
-    """How the neuron's current follows from the synapse's output: identity, or max/avg pooling by factors."""
-    if y.shape == current.shape:
-        return ("identity", ()) if torch.allclose(y, current, rtol=1e-5, atol=1e-6) else None
-    if y.dim() != current.dim() or y.dim() < 4:
-        return None
-    spatial = min(y.dim() - 3, 3)
-    factors = tuple(a // b for a, b in zip(y.shape[-spatial:], current.shape[-spatial:]))
-    if any(f < 1 for f in factors):
-        return None
-    for kind in ("max", "avg"):
-        try:
-            pooled = _pool(kind, factors, y)
-        except RuntimeError:
-            continue
-        if pooled.shape == current.shape and torch.allclose(pooled, current, rtol=1e-5, atol=1e-6):
-            return kind, factors
-    return None
 
 
 def _pool(kind: str, factors: tuple[int, ...], y: torch.Tensor) -> torch.Tensor:
@@ -452,8 +439,49 @@ def _pool(kind: str, factors: tuple[int, ...], y: torch.Tensor) -> torch.Tensor:
     return out.reshape(*y.shape[:-spatial], *out.shape[-spatial:])
 
 
-def _apply_between(between: tuple[str, tuple[int, ...]], y: torch.Tensor) -> torch.Tensor:
-    return y if between[0] == "identity" else _pool(between[0], between[1], y)
+def _batch_norm(norm: nn.Module, y: torch.Tensor, per_step: bool) -> torch.Tensor:
+    """``norm`` applied as the model applies it, without touching its running statistics.
+
+    Training mode (or no running statistics) normalises by the statistics of each call's batch: per step for a
+    model called once per step, over time and batch for a whole-sample call; eval mode uses the running ones.
+    """
+    args = (norm.weight, norm.bias)
+    if norm.training or norm.running_mean is None:
+        if per_step:
+            return torch.stack([F.batch_norm(y[t], None, None, *args, True, 0.0, norm.eps) for t in range(y.shape[0])])
+        return F.batch_norm(y.reshape(-1, *y.shape[2:]), None, None, *args, True, 0.0, norm.eps).reshape(y.shape)
+    return F.batch_norm(y.reshape(-1, *y.shape[2:]), norm.running_mean, norm.running_var, *args, False, 0.0,
+                        norm.eps).reshape(y.shape)
+
+
+def _apply_path(path: tuple, y: torch.Tensor, norm: nn.Module | None, per_step: bool) -> torch.Tensor:
+    """The neuron's current from the synapse's output through ``path``: ("pool", kind, factors) and ("norm",) ops."""
+    with torch.no_grad():
+        for op in path:
+            y = _batch_norm(norm, y, per_step) if op[0] == "norm" else _pool(op[1], op[2], y)
+    return y
+
+
+def _find_path(y: torch.Tensor, current: torch.Tensor, norm: nn.Module | None, per_step: bool) -> tuple | None:
+    """What happens between the synapse and the neuron, found on the recording: nothing, pooling, a BatchNorm."""
+    pools: list[tuple] = []
+    if y.dim() == current.dim() and y.dim() >= 4 and y.shape != current.shape:
+        spatial = min(y.dim() - 3, 3)
+        factors = tuple(a // b for a, b in zip(y.shape[-spatial:], current.shape[-spatial:]))
+        if all(f >= 1 for f in factors):
+            pools = [("pool", "max", factors), ("pool", "avg", factors)]
+    if norm is None:
+        candidates = [(), *((p,) for p in pools)]
+    else:
+        candidates = [(("norm",),), *(((("norm",), p)) for p in pools), *((p, ("norm",)) for p in pools)]
+    for path in candidates:
+        try:
+            out = _apply_path(path, y, norm, per_step)
+        except (RuntimeError, ValueError):
+            continue
+        if out.shape == current.shape and torch.allclose(out, current, rtol=1e-4, atol=1e-5):
+            return path
+    return None
 
 
 def _transform(before: list[tuple[str, nn.Module]], spikes: torch.Tensor, like: torch.Tensor) -> torch.Tensor | None:
@@ -491,6 +519,15 @@ def _sources(layer: _Layer, rec: _Pass) -> tuple[int, ...]:
     return ()
 
 
+def _expected_input_change(layer: _Layer, rates: list[float], moved: dict[int, float]) -> float:
+    """Expected ln(m_new / m_old) of the layer's input from its sources' expected rate changes (0 if unknown)."""
+    if not layer.sources or not any(j in moved for j in layer.sources):
+        return 0.0
+    old = sum(rates[j] for j in layer.sources)
+    new = sum(rates[j] * math.exp(moved.get(j, 0.0)) for j in layer.sources)
+    return math.log(new / old) if old > 0 and new > 0 else 0.0
+
+
 def _propagate(layer: _Layer, rec: _Pass, new_spikes: dict[int, torch.Tensor]) -> torch.Tensor:
     """This layer's input rebuilt from its sources' spikes (re-simulated this sweep, or as recorded)."""
     x = rec.x[layer.index]
@@ -506,7 +543,7 @@ def _predicted_slope(layer: _Layer, n_steps: int | None, strategies: dict) -> fl
     plan, unit = layer.report.plan, layer.unit
     mu = plan.weight_mean + (layer.delta if layer.knob and layer.knob.kind == "weight_mean" else 0.0)
     bias = plan.bias + (layer.delta if layer.knob and layer.knob.kind == "bias" else 0.0)
-    key = (layer.knob.kind if layer.knob else "", plan.input, round(mu, 9), plan.weight_std, round(bias, 9),
+    key = (layer.knob.kind if layer.knob else "", layer.knob.gain if layer.knob else 1.0, plan.input, round(mu, 9), plan.weight_std, round(bias, 9),
            unit.fan_in, unit.info.neuron, unit.pool, n_steps)
     if key in strategies:
         return strategies[key]
@@ -533,6 +570,8 @@ def _predicted_slope(layer: _Layer, n_steps: int | None, strategies: dict) -> fl
     if not (math.isfinite(slope) and slope > 0):
         # no usable prediction: the rate's log changes by about one per threshold of drift
         slope = 1.0 / h / 50.0
+    if layer.knob and layer.knob.kind == "bias":
+        slope *= layer.knob.gain  # the current moves by gain * delta
     strategies[key] = slope
     return slope
 
@@ -575,21 +614,6 @@ def _next_point(points: list[tuple[float, float]], slope: float, start: float | 
 
 
 # --------------------------------------------------------------------------------------------- calibrate
-def _find_bns(model: nn.Module, units: list[Unit], order: dict[str, int]) -> dict[int, tuple[str, nn.Module]]:
-    """The BatchNorm first called between each unit's synapse and its neuron (call order of one pass)."""
-    found: dict[int, tuple[str, nn.Module]] = {}
-    bns = [(n, m) for n, m in model.named_modules() if isinstance(m, _BATCHNORMS)]
-    for i, unit in enumerate(units):
-        syn, neu = order.get(unit.synapses[0][0]), order.get(unit.name)
-        if syn is None or neu is None:
-            continue
-        inside = [(order[n], n, m) for n, m in bns if n in order and syn < order[n] < neu]
-        if inside:
-            _, n, m = max(inside, key=lambda t: t[0])
-            found[i] = (n, m)
-    return found
-
-
 def _match(units: list[Unit], report: InitReport) -> list[tuple[Unit, LayerReport]]:
     by_name = {u.name: u for u in units}
     pairs = []
@@ -649,8 +673,7 @@ def calibrate(
     n_steps = report.n_steps
     count_layers = len(units)
 
-    first = _full_pass(model, adapter, sample, units, {}, keep=True)
-    bns = _find_bns(model, units, first.order)
+    first = _full_pass(model, adapter, sample, units)
     layers: list[_Layer] = []
     for i, (unit, rep) in enumerate(pairs):
         target = rep.plan.target_rate
@@ -659,16 +682,14 @@ def calibrate(
             layer.mode, layer.note = "skipped", f"{rep.plan.strategy} plans no target rate; nothing to calibrate"
         elif rep.name in knobs:
             layer.knob = knobs[rep.name]
-        elif i in bns:
-            layer.knob = bias_knob(*bns[i])
+        elif _norms(unit):
+            layer.knob = bias_knob(_norms(unit))
         else:
             layer.knob = weight_shift_knob(unit)
         layers.append(layer)
     params = list({id(p): p for layer in layers if layer.knob for p in layer.knob.params}.values())
     backup = [p.detach().clone() for p in params]
-    if bns:  # the BatchNorm outputs were not recorded on the first pass; count this one too
-        first = _full_pass(model, adapter, sample, units, bns, keep=True)
-    full_passes, layer_runs = (2 if bns else 1), 0
+    full_passes, layer_runs = 1, 0
     notes: list[str] = []
     strategies: dict = {}
     inner = math.log1p(tol / 2)
@@ -687,22 +708,46 @@ def calibrate(
             except SnnInitError as exc:
                 layer.mode, layer.note = "global", f"not simulated alone ({exc}); one step per full pass"
                 continue
-            if layer.knob.kind == "bias":
-                layer.mode, layer.between = "local", ("identity", ())
-                continue
-            if layer.knob.direction is None or i not in rec.x or i not in rec.y:
+            norms = _norms(layer.unit)
+            norm = norms[0] if len(norms) == 1 and len(layer.unit.synapses) == 1 else None
+            if layer.knob.kind == "bias":  # the current moves by delta, whatever the input: re-run alone
+                layer.mode = "local"
+            elif layer.knob.direction is None or i not in rec.x or i not in rec.y:
                 layer.mode, layer.note = "global", ("recurrent or neuron-held weights: one step per full pass"
                                                     if len(layer.unit.synapses) > 1 else
                                                     "its synapse's input is not readable; one step per full pass")
                 continue
-            between = _between(rec.y[i], rec.current[i])
-            if between is None:
-                layer.mode, layer.note = "global", ("an operation other than pooling sits between its weights and "
-                                                    "its neuron; one step per full pass")
-                continue
-            layer.mode, layer.between = "local", between
-            if i > 0 and layer.knob.kind == "weight_mean":
+            if i > 0 and i in rec.x:  # for global layers too: their input's predicted change
                 layer.sources = _sources(layer, rec)
+            if i in rec.y:
+                layer.path = _find_path(rec.y[i], rec.current[i], norm[1] if norm else None, rec.syn_per_step[i])
+            if layer.path is None and layer.knob.kind != "bias":
+                layer.mode, layer.note = "global", ("an operation other than pooling or its BatchNorm sits between "
+                                                    "its weights and its neuron; one step per full pass")
+                continue
+            layer.mode = "local"
+        # is the canonical form exact for this neuron? one layer of each kind re-run on its recorded current says;
+        # where it is not, every layer of the kind measures its local/real ratio (one layer-run each)
+        exact: dict[tuple, bool] = {}
+        for layer in layers:
+            if layer.mode != "local":
+                continue
+            kind = (type(layer.unit.neuron_module), layer.unit.info.neuron)
+            if exact.get(kind) is True:
+                continue
+            r_sim = _rate(local_neuron(layer, rec.current[layer.index]))
+            r_real = _rate(rec.spikes[layer.index])
+            exact.setdefault(kind, r_real > 0 and abs(r_sim / r_real - 1) < 1e-3)
+            layer.exact = exact[kind]
+            if not exact[kind] and r_real > 0 and r_sim > 0:
+                layer.bias = r_sim / r_real
+                layer.note = (f"its canonical form fires {r_sim / r_real:.3g}x the real neuron on the same current; "
+                              "the local model is scaled by that")
+        for layer in layers:
+            layer.exact = exact.get((type(layer.unit.neuron_module), layer.unit.info.neuron), True)
+            if layer.mode == "local" and layer.bias == 1.0 and not exact.get(
+                    (type(layer.unit.neuron_module), layer.unit.info.neuron), True):
+                layer.note = "its canonical form differs from the real neuron; ratio not measurable (silent layer)"
 
     def measure(rec: _Pass) -> list[float]:
         return [_rate(rec.spikes[layer.index]) for layer in layers]
@@ -713,22 +758,30 @@ def calibrate(
 
     rec = first
     rec_count = {layer.index: rec.spikes[layer.index].numel() for layer in layers}
-    classify(rec)
     rates = measure(rec)
     for layer, r in zip(layers, rates):
         layer.rate_before = r
     best = (max(errors(rates), default=0.0), rates, [p.detach().clone() for p in params], [la.delta for la in layers])
 
-    def local_run(layer: _Layer, y0: torch.Tensor | None, direction: torch.Tensor | None, current0: torch.Tensor,
-                  e: float) -> torch.Tensor:
+    def local_neuron(layer: _Layer, current: torch.Tensor) -> torch.Tensor:
         nonlocal layer_runs
         layer_runs += 1
+        return run_neurons(layer.unit.info.neuron, current.float())
+
+    def norm_of(layer: _Layer) -> nn.Module | None:
+        norms = _norms(layer.unit)
+        return norms[0][1] if norms else None
+
+    def local_run(layer: _Layer, y0: torch.Tensor | None, direction: torch.Tensor | None, current0: torch.Tensor,
+                  e: float) -> torch.Tensor:
         layer.iterations += 1
         if layer.knob.kind == "bias":
-            current = current0 + e
+            current = current0 + layer.knob.gain * e
         else:
-            current = _apply_between(layer.between, y0 + e * direction)
-        return run_neurons(layer.unit.info.neuron, current.float())
+            current = _apply_path(layer.path, y0 + e * direction, norm_of(layer), rec.syn_per_step[layer.index])
+        return local_neuron(layer, current)
+
+    classify(rec)
 
     try:
         while True:
@@ -743,6 +796,7 @@ def calibrate(
                 notes.append(f"stopped by the budget of {max_passes} forward-pass equivalents")
                 break
             new_spikes: dict[int, torch.Tensor] = {}
+            moved: dict[int, float] = {}  # expected change of ln(rate) of the layers corrected in this sweep
             for layer, r in zip(layers, rates):
                 if layer.mode == "skipped":
                     continue
@@ -755,13 +809,15 @@ def calibrate(
                     if abs(f_real) <= inner:
                         continue
                     gain = layer.report.plan.gain if math.isfinite(layer.report.plan.gain) else 0.0
-                    points = [(d, f + (gain * math.log(m_now / m) if m_now and m and m > 0 and m_now > 0 else 0.0))
+                    ahead = gain * _expected_input_change(layer, rates, moved)
+                    points = [(d, f + ahead + (gain * math.log(m_now / m) if m_now and m and m_now > 0 else 0.0))
                               for d, f, m in layer.history]
                     slope = _predicted_slope(layer, n_steps, strategies)
                     step = _next_point(points[-2:], slope) - layer.delta
                     layer.knob.shift(step)
                     layer.delta += step
                     layer.iterations += 1
+                    moved[i] = -f_real  # aimed at the target
                     continue
                 # local: re-run this layer alone
                 changed = any(k in new_spikes for k in layer.sources)
@@ -770,30 +826,34 @@ def calibrate(
                     if changed or abs(f_real) > inner:
                         notes.append(f"{layer.unit.name} and above not re-run: out of budget in this sweep")
                     break
-                if layer.knob.kind == "bias":
-                    x, y0, direction = None, None, None
-                    current0 = rec.current[i]
-                else:
-                    x = _propagate(layer, rec, new_spikes) if changed else rec.x[i]
+                x = _propagate(layer, rec, new_spikes) if changed else rec.x.get(i)
+                if changed:
                     syn = layer.unit.synapses[0][1]
-                    if changed:
-                        with torch.no_grad():
-                            y0 = (syn(x.reshape(-1, *x.shape[2:])).reshape(*x.shape[:2], *rec.y[i].shape[2:])
-                                  if rec.per_step.get(i, True) else syn(x))
-                    else:
-                        y0 = rec.y[i]
-                    direction = layer.knob.direction(x)
-                    current0 = None
+                    with torch.no_grad():
+                        y0 = (syn(x.reshape(-1, *x.shape[2:])).reshape(*x.shape[:2], *rec.y[i].shape[2:])
+                              if rec.syn_per_step[i] else syn(x))
+                else:
+                    y0 = rec.y.get(i)
+                if layer.knob.kind == "bias":
+                    direction = None
+                    current0 = (_apply_path(layer.path, y0, norm_of(layer), rec.syn_per_step[i]) if changed
+                                else rec.current[i])
+                else:
+                    direction, current0 = layer.knob.direction(x), None
                 gain = layer.report.plan.gain if math.isfinite(layer.report.plan.gain) else 0.0
                 m_old = float(rec.x[i].double().mean()) if x is not None else 1.0
                 m_new = float(x.double().mean()) if x is not None else 1.0
-                shift_in = gain * math.log(m_new / m_old) if changed and m_new > 0 and m_old > 0 else 0.0
+                if changed:  # its input is re-simulated: the local model sees the change itself
+                    shift_in = gain * math.log(m_new / m_old) if m_new > 0 and m_old > 0 else 0.0
+                    local_target = layer.target * layer.bias
+                else:  # the recorded input, moved by the expected change of its sources (Jacobi), if any
+                    shift_in = gain * _expected_input_change(layer, rates, moved)
+                    local_target = layer.target * layer.bias * math.exp(-shift_in)
                 f_start = f_real + shift_in
-                if abs(f_start) <= inner and (not changed or abs(shift_in) <= inner / 4):
+                if abs(f_start) <= inner and abs(shift_in) <= inner / 4:
                     continue  # on target, and its input moved too little to matter: leave it
-                local_target = layer.target * layer.bias
                 slope = _predicted_slope(layer, n_steps, strategies)
-                points: list[tuple[float, float]] = [] if changed else [(0.0, f_real)]
+                points: list[tuple[float, float]] = [] if changed else [(0.0, f_start)]
                 e = -f_start / slope
                 results: dict[float, torch.Tensor] = {}
                 for _ in range(MAX_LOCAL_RUNS):
@@ -811,8 +871,10 @@ def calibrate(
                 layer.delta += e_best
                 layer.local_rate = local_target * math.exp(f_best)
                 layer.local_input_mean = _signature(layer, x, current0)
-                new_spikes[i] = results[e_best] * layer.unit.info.spike_scale
-            rec = _full_pass(model, adapter, sample, units, bns, keep=True)
+                if layer.exact:  # an approximate canonical form would feed the layers above wrong spikes
+                    new_spikes[i] = results[e_best] * layer.unit.info.spike_scale
+                moved[i] = f_best + math.log(local_target / layer.bias) - _log_error(r, 1.0, count)
+            rec = _full_pass(model, adapter, sample, units)
             full_passes += 1
             rates = measure(rec)
             for layer, r in zip(layers, rates):  # the local model's ratio to the real neuron, at the same input
@@ -842,7 +904,7 @@ def calibrate(
         layer.rate_after = r
     fresh_rates: list[float | None] = [None] * len(layers)
     if fresh is not None:
-        fr = _full_pass(model, adapter, fresh, units, {}, keep=False)
+        fr = _full_pass(model, adapter, fresh, units, keep=False)
         fresh_rates = [_rate(fr.spikes[layer.index]) for layer in layers]
     out = tuple(
         LayerCalibration(layer.unit.name, layer.knob.description if layer.knob else "-", layer.mode, layer.target,
