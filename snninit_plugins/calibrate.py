@@ -55,11 +55,12 @@ restores every weight touched; a run that ends worse than an earlier measured st
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -336,6 +337,19 @@ class _Pass:
     syn_per_step: dict[int, bool]
 
 
+@contextlib.contextmanager
+def _frozen_statistics(model: nn.Module) -> Iterator[None]:
+    """A pass in training mode must not move the BatchNorms' running statistics: restored on exit."""
+    saved = [(t, t.detach().clone()) for m in model.modules() if isinstance(m, nn.modules.batchnorm._NormBase)
+             for t in (m.running_mean, m.running_var, m.num_batches_tracked) if t is not None]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for t, value in saved:
+                t.copy_(value)
+
+
 def _full_pass(model: nn.Module, adapter: Adapter, sample: torch.Tensor, units: list[Unit],
                keep: bool = True) -> _Pass:
     """Run the model once the framework's way and record what each unit saw and emitted (all if ``keep``)."""
@@ -345,8 +359,6 @@ def _full_pass(model: nn.Module, adapter: Adapter, sample: torch.Tensor, units: 
     cur: dict[int, list] = {}
     spk: dict[int, list] = {}
     handles = []
-    stats = [(t, t.detach().clone()) for m in model.modules() if isinstance(m, nn.modules.batchnorm._NormBase)
-             for t in (m.running_mean, m.running_var, m.num_batches_tracked) if t is not None]
 
     def syn_hook(i: int):
         def hook(_: nn.Module, args: tuple, out: object) -> None:
@@ -375,14 +387,11 @@ def _full_pass(model: nn.Module, adapter: Adapter, sample: torch.Tensor, units: 
                 handles.append(syn.register_forward_hook(syn_hook(i)))
             handles.append(unit.neuron_module.register_forward_pre_hook(pre_hook(i)))
             handles.append(unit.neuron_module.register_forward_hook(out_hook(i)))
-        with torch.no_grad():
+        with torch.no_grad(), _frozen_statistics(model):
             adapter.run(model, sample)
     finally:
         for h in handles:
             h.remove()
-        with torch.no_grad():  # a pass in training mode must not move the BatchNorms' running statistics
-            for t, saved in stats:
-                t.copy_(saved)
     result = _Pass({}, {}, {}, {}, {})
     for i, unit in enumerate(units):
         if i not in spk:
@@ -666,7 +675,8 @@ def calibrate(
     if not isinstance(sample, torch.Tensor) or sample.dim() < 2:
         raise CalibrationError("sample must be a time-major tensor [T, batch, ...]")
     adapter = _adapter(report.framework if framework == "auto" else framework, model)
-    units, _ = find_units(model, adapter, sample)
+    with _frozen_statistics(model):  # finding the call order runs the model once
+        units, _ = find_units(model, adapter, sample)
     pairs = _match(units, report)
     units = [u for u, _ in pairs]
     knobs = dict(knobs or {})
@@ -730,7 +740,7 @@ def calibrate(
         # where it is not, every layer of the kind measures its local/real ratio (one layer-run each)
         exact: dict[tuple, bool] = {}
         for layer in layers:
-            if layer.mode != "local":
+            if layer.mode != "local" or max_passes - 1 < 2 / count_layers:  # no budget for any local run
                 continue
             kind = (type(layer.unit.neuron_module), layer.unit.info.neuron)
             if exact.get(kind) is True:
