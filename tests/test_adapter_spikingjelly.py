@@ -57,6 +57,18 @@ def _batchnorm_supported() -> bool:
 BN_SUPPORTED = _batchnorm_supported()
 
 
+def _call_order_steps() -> bool:
+    """Whether the core's call-order pass runs a single-step model through Adapter.run (one call per step)."""
+    try:
+        find_units(nn.Sequential(layer.Conv2d(1, 2, 3), neuron.IFNode()), ADAPTER, torch.zeros(2, 1, 1, 4, 4))
+    except RuntimeError:
+        return False
+    return True
+
+
+CALL_ORDER_STEPS = _call_order_steps()
+
+
 # --------------------------------------------------------------------------------------------- helpers
 def build(factory, seed: int = 0):
     """Call ``factory()`` with the global RNG seeded (PyTorch's default init), without disturbing it."""
@@ -478,6 +490,10 @@ def test_single_step_mlp_pairs_by_call_order_with_a_sample(general) -> None:
     assert [(r.synapses[0], r.name) for r in report] == [("0", "1"), ("2", "3"), ("4", "5")]
 
 
+@pytest.mark.xfail(not CALL_ORDER_STEPS, strict=True, raises=RuntimeError, reason=(
+    "walker._call_order calls model(sample) once with the whole [T, B, C, H, W] sample; a single-step SpikingJelly "
+    "conv model takes [B, C, H, W] per call, so layer.Conv2d raises 'Expected 3D or 4D input'. Core change: run the "
+    "call-order pass through adapter.run"))
 def test_single_step_convnet_pairs_by_call_order_with_a_sample(general) -> None:
     """The call-order pass runs a single-step model one step at a time (a [T, B, C, H, W] sample)."""
     model = set_mode(build(conv_net), "s")
