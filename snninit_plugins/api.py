@@ -52,7 +52,7 @@ class LayerReport:
     fan_in: int
     plan: LayerPlan
     notes: tuple[str, ...] = ()
-    #: the BatchNorm between synapse and neuron, and the (weight, bias) the plan gives it (None: left alone)
+    #: the BatchNorms between synapses and neuron, and the (weight, bias) the plan gives each (None: left alone)
     norm: str | None = None
     norm_affine: tuple[float, float] | None = None
 
@@ -188,7 +188,8 @@ def _mix(ff: InputMoments, ff_fan: int, rec: InputMoments, rec_fan: int) -> Inpu
     return InputMoments(mean, max(second, mean * mean), spiking=ff.spiking and rec.spiking)
 
 
-def _norm_affine(spec: LayerSpec, plan: LayerPlan, norm: nn.Module) -> tuple[float, float]:
+def _norm_affine(spec: LayerSpec, plan: LayerPlan, norm: nn.Module, branches: int = 1,
+                 identity_rate: float = 0.0) -> tuple[float, float]:
     """BatchNorm (weight, bias) that give the neuron the planned input (theory.md section 8).
 
     In training mode BatchNorm maps each channel's input u to gamma (u - E u) / std u + beta: the knob is
@@ -196,11 +197,17 @@ def _norm_affine(spec: LayerSpec, plan: LayerPlan, norm: nn.Module) -> tuple[flo
     one channel (rows are centred: BatchNorm removes each channel's own mean), the variance
     N (sigma_w^2 + mu_w^2)(q - m^2 - u^2), plus N sigma_w^2 u^2 from the units' rate spread where a channel
     spans positions fed by different units (conv). So beta = E x and gamma = the std of x within a channel.
+
+    A residual merge sums K batch-normalised branches (means add, independent variances add: each gets
+    beta / K and gamma / sqrt(K)) and possibly identity spikes at rate r (mean r and variance r (1 - r)
+    are taken out of the planned input first).
     """
     drive = SynapticInput(spec.fan_in, plan.weight_mean, plan.weight_std, plan.input, bias=plan.bias,
                           centred_rows=True)
     variance = drive.noise_variance if isinstance(norm, nn.BatchNorm1d) else drive.variance
-    return math.sqrt(variance), drive.mean
+    mean = drive.mean - identity_rate
+    variance = max(variance - identity_rate * (1 - identity_rate), 0.01 * variance)
+    return math.sqrt(variance / branches), mean / branches
 
 
 def plan_model(units: list[Unit], strategy: Strategy, first: InputMoments, target_rate: TargetRate,
@@ -215,8 +222,12 @@ def plan_model(units: list[Unit], strategy: Strategy, first: InputMoments, targe
     centred: Strategy | None = None
     previous: LayerPlan | None = None
     scale = 1.0
+    rates: dict[str, float] = {}  # planned mean activity after each unit and stateless module (shortcuts)
     for i, unit in enumerate(units):
-        moments, notes = transform_moments(_layer_input(previous, scale, first), unit.before)
+        arriving = _layer_input(previous, scale, first)
+        for k, (name, _) in enumerate(unit.before):
+            rates[name] = transform_moments(arriving, unit.before[: k + 1])[0].mean
+        moments, notes = transform_moments(arriving, unit.before)
         if target_rate == "preserve":
             target = first.mean if first.spiking else DEFAULT_INPUT_RATE
         elif isinstance(target_rate, (int, float)):
@@ -232,30 +243,36 @@ def plan_model(units: list[Unit], strategy: Strategy, first: InputMoments, targe
                          pool_kind=unit.pool_kind, pool_correlation=unit.pool_correlation,
                          pool_windows=unit.pool_windows)
         planner = strategy
-        if unit.norm is not None and strategy.sets_batchnorm and not strategy.centred_rows:
+        if unit.norms and strategy.sets_batchnorm and not strategy.centred_rows:
             if centred is None:
                 centred = copy.copy(strategy)
                 centred.centred_rows, centred._cache = True, {}
             planner = centred
         plan = planner.plan(spec, moments, target, n_steps)
         notes = [*unit.notes, *notes]
+        identity_rate = rates.get(unit.identity, 0.0) if unit.identity else 0.0
         affine = None
-        if unit.norm is not None:
-            if strategy.sets_batchnorm and not plan.keep_weights:
-                affine = _norm_affine(spec, plan, unit.norm[1])
-                notes.append(f"{unit.norm[0]} normalises the synaptic current: its weight and bias are set to "
-                             f"{affine[0]:.4g} and {affine[1]:.4g} (and its running statistics to the planned "
-                             "ones), the weights keep their planned shape")
-            else:
-                notes.append(f"{unit.norm[0]} normalises the synaptic current and is left as it is; the predicted "
-                             "rate ignores it")
+        names = ", ".join(n for n, _ in unit.norms)
+        if unit.norms and strategy.sets_batchnorm and not plan.keep_weights:
+            affine = _norm_affine(spec, plan, unit.norms[0][1], len(unit.norms), identity_rate)
+            notes.append(f"{names} normalise{'s' if len(unit.norms) == 1 else ''} the synaptic current: weight and "
+                         f"bias set to {affine[0]:.4g} and {affine[1]:.4g} (running statistics to the planned ones)"
+                         + (f", {unit.identity}'s added spikes taken out of the planned input" if unit.identity
+                            else ""))
+        elif unit.norms:
+            notes.append(f"{names}: BatchNorm left as it is ({strategy.name} does not set BatchNorms); the "
+                         "predicted rate ignores it")
+        elif unit.identity:
+            notes.append(f"{unit.identity}'s spikes are added to the input (identity shortcut); the plan leaves them "
+                         "out, so the layer fires above the predicted rate (calibrate=True corrects it)")
         if unit.pool > 1:
             notes.append(f"{unit.pool_kind} pooling of {unit.pool} positions (correlation "
                          f"{unit.pool_correlation:.2f}) before the neuron is in the plan")
         reports.append(LayerReport(unit.name, tuple(n for n, _ in unit.synapses), type(unit.neuron_module).__name__,
                                    unit.info.neuron.describe(), unit.fan_in, plan, tuple(notes),
-                                   unit.norm[0] if unit.norm else None, affine))
+                                   names or None, affine))
         previous, scale = plan, unit.info.spike_scale
+        rates[unit.name] = plan.rate * scale
     return reports
 
 
@@ -286,7 +303,7 @@ def _write(units: list[Unit], reports: list[LayerReport], generator: torch.Gener
     """Write every planned layer, restoring all weights if any write fails."""
     params = [p for unit in units for _, m in unit.synapses for p in (m.weight, getattr(m, "bias", None))
               if p is not None]
-    params += [t for unit in units if unit.norm is not None for t in _norm_tensors(unit.norm[1])]
+    params += [t for unit in units for _, norm in unit.norms for t in _norm_tensors(norm)]
     backup = [p.detach().clone() for p in params]
     try:
         with torch.no_grad():
@@ -303,7 +320,8 @@ def _write(units: list[Unit], reports: list[LayerReport], generator: torch.Gener
                     if getattr(module, "bias", None) is not None:
                         module.bias.fill_(plan.bias)
                 if report.norm_affine is not None:
-                    _set_norm(unit.norm[1], report.norm_affine, unit.synapses[0][1], plan.input)
+                    for (_, norm), (_, synapse) in zip(unit.norms, unit.synapses):
+                        _set_norm(norm, report.norm_affine, synapse, plan.input)
     except BaseException:
         with torch.no_grad():
             for p, saved in zip(params, backup):

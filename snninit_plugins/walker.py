@@ -43,7 +43,8 @@ class Unit:
     pool_kind: str = "max"
     pool_correlation: float = 0.0
     pool_windows: tuple[tuple[int, ...], ...] | None = None
-    norm: tuple[str, nn.Module] | None = None
+    norms: list[tuple[str, nn.Module]] = dataclasses.field(default_factory=list)
+    identity: str | None = None
     notes: list[str] = dataclasses.field(default_factory=list)
 
     @property
@@ -84,8 +85,8 @@ def _call_order(model: nn.Module, adapter: Adapter, sample: torch.Tensor
                 ) -> tuple[list[tuple[str, nn.Module]], dict[str, torch.Tensor]]:
     """The same modules in the order one forward pass first calls them, and what they saw.
 
-    Also returns, from that first call, each weight module's output and each neuron's input (to see
-    pooling done by functions such as ``F.max_pool2d`` between them).
+    Also returns, from that first call, each module's output, each neuron's input (``name``) and spikes
+    (``name:out``): to see pooling done by functions such as ``F.max_pool2d``, and residual merges.
     """
     leaves = _leaves(model, adapter)
     order: list[tuple[str, nn.Module]] = []
@@ -99,27 +100,26 @@ def _call_order(model: nn.Module, adapter: Adapter, sample: torch.Tensor
                 seen.add(name)
                 order.append((name, module))
                 if adapter.is_neuron(module) and args and isinstance(args[0], torch.Tensor):
-                    tensors[name] = args[0].detach()
+                    tensors[name] = args[0].detach().clone()
         return record
 
-    def post_hook(name: str):
+    def post_hook(name: str, module: nn.Module):
         def record(_: nn.Module, __: tuple, out: object) -> None:
-            if name not in tensors and isinstance(out, torch.Tensor):
-                tensors[name] = out.detach()
+            key = f"{name}:out" if adapter.is_neuron(module) else name
+            out = adapter.spikes(module, out) if adapter.is_neuron(module) else out
+            if key not in tensors and isinstance(out, torch.Tensor):
+                tensors[key] = out.detach().clone()  # a later in-place add (out += identity) must not change it
         return record
 
     for name, module in leaves:
         handles.append(module.register_forward_pre_hook(pre_hook(name, module)))
-        if isinstance(module, SYNAPSE_TYPES):
-            handles.append(module.register_forward_hook(post_hook(name)))
-    adapter.reset(model)
+        handles.append(module.register_forward_hook(post_hook(name, module)))
     try:
         with torch.no_grad():
-            model(sample)
+            adapter.run(model, sample)
     finally:
         for h in handles:
             h.remove()
-        adapter.reset(model)
     # modules never called keep their definition-order place at the end (they are reported unused)
     return order + [(n, m) for n, m in leaves if n not in seen], tensors
 
@@ -221,19 +221,59 @@ def _interleave_lists(sequence: list[tuple[str, nn.Module]], adapter: Adapter
     return out, changed
 
 
-def _norm_problem(norms: list[tuple[str, nn.Module]], synapses: list[tuple[str, nn.Module]]) -> str:
-    """Why a BatchNorm between synapse and neuron cannot be planned ("" when it can, or there is none)."""
-    if not norms:
+def _norm_problem(chains: list[tuple[tuple[str, nn.Module], list[tuple[str, nn.Module]]]]) -> str:
+    """Why the BatchNorms between synapses and neuron cannot be planned ("" when they can, or there are none).
+
+    ``chains`` are the feeding (synapse, modules after it) pairs; each may hold at most one BatchNorm, and
+    either all or none of them.
+    """
+    norms = [[(n, m) for n, m in between if isinstance(m, NORM_TYPES)] for _, between in chains]
+    if not any(norms):
         return ""
-    name, norm = norms[0]
-    if len(norms) > 1:
-        return f"{len(norms)} BatchNorms ({', '.join(n for n, _ in norms)}) sit between the weights and the neuron"
-    if len(synapses) > 1:
-        return f"{name} normalises a sum of weight layers ({', '.join(n for n, _ in synapses)}); not supported"
-    if not norm.affine:
-        return (f"{name} has no affine parameters (affine=False): in training mode it fixes the neuron's input to "
-                "zero mean and unit variance, which no weight can change; build it with affine=True")
+    for (synapse, _), found in zip(chains, norms):
+        if len(found) > 1:
+            return f"{len(found)} BatchNorms ({', '.join(n for n, _ in found)}) follow {synapse[0]}"
+        if not found:
+            return f"only some of the summed weight layers are batch-normalised ({synapse[0]} is not)"
+        name, norm = found[0]
+        if not norm.affine:
+            return (f"{name} has no affine parameters (affine=False): in training mode it fixes the neuron's input "
+                    "to zero mean and unit variance, which no weight can change; build it with affine=True")
     return ""
+
+
+def _chain_output(chain: tuple[tuple[str, nn.Module], list[tuple[str, nn.Module]]],
+                  seen: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    (synapse, _), between = chain
+    return seen.get(between[-1][0] if between else synapse)
+
+
+def _same(a: torch.Tensor | None, b: torch.Tensor | None) -> bool:
+    return a is not None and b is not None and a.shape == b.shape and torch.allclose(a, b, atol=1e-5, rtol=1e-4)
+
+
+def _merge(name: str, chains: list, seen: dict[str, torch.Tensor], earlier: list[str]) -> tuple[list, str | None, str]:
+    """Which chains (and which earlier neuron's spikes, an identity shortcut) sum to the neuron's input.
+
+    The last chain always feeds the neuron. When the input differs from its output, the difference is
+    matched against the other chains since the previous neuron (a projection shortcut: conv + BN) and
+    against ``earlier``: the spikes of earlier neurons (``name:out``) and the outputs of the stateless
+    modules after them (an identity shortcut, maybe pooled). Returns (feeding chains, identity, note).
+    """
+    last = chains[-1]
+    v_in, out = seen.get(name), _chain_output(last, seen)
+    if v_in is None or out is None or v_in.shape != out.shape or _same(v_in, out):
+        return [last], None, ""
+    residual = v_in - out
+    for chain in chains[:-1]:
+        if _same(_chain_output(chain, seen), residual):
+            return [chain, last], None, f"a residual merge: {chain[0][0]} and {last[0][0]} are summed"
+    for key in reversed(earlier):
+        if _same(seen.get(key), residual):
+            source = key.removesuffix(":out")
+            return [last], source, f"a residual merge: {source}'s output is added to {last[0][0]}'s output"
+    return [last], None, ("its input is more than its weights' output (a merge not recognised as a residual sum); "
+                          f"planned as {last[0][0]} alone")
 
 
 def find_units(model: nn.Module, adapter: Adapter, sample: torch.Tensor | None = None
@@ -247,28 +287,34 @@ def find_units(model: nn.Module, adapter: Adapter, sample: torch.Tensor | None =
         sequence, seen = _call_order(model, adapter, sample)
     units: list[Unit] = []
     skipped: list[tuple[str, str]] = []
-    pending: tuple[str, nn.Module] | None = None
+    chains: list[tuple[tuple[str, nn.Module], list[tuple[str, nn.Module]]]] = []  # since the last neuron
     after_skipped = ""
     before: list[tuple[str, nn.Module]] = []
-    between: list[tuple[str, nn.Module]] = []
     for name, module in sequence:
         if adapter.is_neuron(module):
             info = adapter.neuron_info(module, name)
-            synapses = ([pending] if pending else []) + [(f"{name}.{attr}", m) for attr, m in info.owned_weights]
+            earlier = [k for u in units for k in (*(n for n, _ in u.before), f"{u.name}:out")]
+            earlier += [n for n, _ in before]
+            feeding, identity, merge_note = _merge(name, chains, seen, earlier) if chains else ([], None, "")
+            for chain in chains:
+                if chain not in feeding:
+                    skipped.append((chain[0][0], "feeds no spiking neuron (another weight layer follows)"))
+            synapses = [c[0] for c in feeding] + [(f"{name}.{attr}", m) for attr, m in info.owned_weights]
             if info.neuron is None:
                 skipped.append((name, info.skip_reason))
-                if pending:
-                    skipped.append((pending[0], f"feeds {name}, which is skipped"))
+                skipped.extend((c[0][0], f"feeds {name}, which is skipped") for c in feeding)
                 after_skipped = name
             elif not synapses:
                 skipped.append((name, "no weight layer feeds this neuron (it receives the input directly)"))
-            elif norm_problem := _norm_problem([(n, m) for n, m in between if isinstance(m, NORM_TYPES)], synapses):
+            elif norm_problem := _norm_problem(feeding):
                 skipped.append((name, norm_problem))
             else:
-                norms = [(n, m) for n, m in between if isinstance(m, NORM_TYPES)]
-                unit = Unit(name, module, info, synapses, before, norm=norms[0] if norms else None)
+                norms = [(n, m) for _, between in feeding for n, m in between if isinstance(m, NORM_TYPES)]
+                unit = Unit(name, module, info, synapses, before, norms=norms, identity=identity)
                 if info.note:
                     unit.notes.append(info.note)
+                if merge_note:
+                    unit.notes.append(merge_note)
                 if position_paired:
                     unit.notes.append("weights and neurons are defined in separate lists: paired by position; "
                                       "pass sample= to pair them by call order")
@@ -276,24 +322,23 @@ def find_units(model: nn.Module, adapter: Adapter, sample: torch.Tensor | None =
                     unit.notes.append(f"its input comes after the skipped {after_skipped}; planned as if it were "
                                       "the output of the previous planned layer")
                     after_skipped = ""
-                if pending is not None:
+                if len(feeding) == 1:
+                    (syn_name, synapse), between = feeding[0]
                     unit.pool, unit.pool_kind, unit.pool_correlation, pool_notes, window = _pooling(
-                        pending[1], between, seen.get(pending[0]), seen.get(name))
+                        synapse, between, seen.get(syn_name), seen.get(name))
                     unit.notes.extend(pool_notes)
                     if unit.pool > 1 and window:
-                        unit.pool_windows = pool_windows(pending[1], window)
+                        unit.pool_windows = pool_windows(synapse, window)
                 units.append(unit)
-            pending, before, between = None, [], []
+            chains, before = [], []
         elif isinstance(module, SYNAPSE_TYPES):
-            if pending is not None:
-                skipped.append((pending[0], "feeds no spiking neuron (another weight layer follows)"))
-            pending, between = (name, module), []
-        elif pending is None:
+            chains.append(((name, module), []))
+        elif not chains:
             before.append((name, module))
         else:
-            between.append((name, module))
-    if pending is not None:
-        skipped.append((pending[0], "feeds no spiking neuron (a readout after the last spiking layer)"))
+            chains[-1][1].append((name, module))
+    for chain in chains:
+        skipped.append((chain[0][0], "feeds no spiking neuron (a readout after the last spiking layer)"))
     if not units:
         raise ModelStructureError(
             f"found no weight layer feeding a spiking neuron of {adapter.name} in {type(model).__name__}; "

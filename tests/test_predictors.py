@@ -244,7 +244,7 @@ def test_density_predicts_the_output_spike_autocorrelation(drift: float, std: fl
     n, r = 256, 0.1
     drive = SynapticInput(n, drift / (n * r), std / math.sqrt(n * r), InputMoments.spikes(r), centred_rows=True,
                           law="gaussian")
-    pred = density(neuron, drive, n_steps=None)
+    pred = density(neuron, drive, n_steps=None, autocorrelation=True)
     x = drive.mean + math.sqrt(drive.noise_variance) * torch.randn(
         3000, 2000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     s = run_neurons(neuron, x)[500:].numpy()
