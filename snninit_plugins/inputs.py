@@ -119,19 +119,22 @@ class InputMoments:
                             unit_spread=self.unit_spread * factor, autocorrelation=self.autocorrelation)
 
 
-def noise_factor(beta: float, alpha: float | None, autocorrelation: tuple[float, ...]) -> float:
+def noise_factor(beta: float, alpha: float | None, autocorrelation: tuple[float, ...],
+                 horizon: int | None = None) -> float:
     """Factor by which temporally correlated input multiplies the free membrane's variance.
 
     The free membrane is V = sum_k h_k xi_{t-k}, with impulse response h_k = beta^k (or, behind a synaptic
     filter, h_k = sum_{i+j=k} alpha^i beta^j). For inputs with autocorrelation rho(d),
     Var V = Var xi (K(0) + 2 sum_d rho(d) K(d)), K(d) = sum_k h_k h_{k+d}; so the factor is
     F = 1 + 2 sum_d rho(d) K(d) / K(0) (for a plain leaky neuron, 1 + 2 sum_d rho(d) beta^d). The density
-    method, whose steps are independent, then uses F times the per-step noise variance.
+    method, whose steps are independent, then uses F times the per-step noise variance. ``horizon`` caps
+    the memory at the window's length T (a perfect integrator integrates only T steps).
     """
     if not autocorrelation:
         return 1.0
     rho = np.asarray(autocorrelation, dtype=np.float64)
-    horizon = len(rho) + 400
+    horizon = min(horizon or 10**9, len(rho) + 400)
+    rho = rho[: max(horizon - 1, 0)]
     k = np.arange(horizon)
     h = float(min(beta, 1.0)) ** k
     if alpha is not None and alpha > 0:

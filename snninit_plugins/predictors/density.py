@@ -513,7 +513,8 @@ def density(
     for group, gw in neuron.groups():
         laws = [drive.step_law(d) for d in nodes]
         if correlated:  # bursty input trains: the independent steps carry F times the per-step variance
-            factor = math.sqrt(noise_factor(float(group.beta), group.alpha, drive.moments.autocorrelation))
+            factor = math.sqrt(noise_factor(float(group.beta), group.alpha, drive.moments.autocorrelation,
+                                                horizon=n_steps))
             laws = [law.dilated(factor) if isinstance(law, MixtureLaw) else law for law in laws]
         if group.alpha is not None and group.refractory:
             raise ValueError("the density method does not combine a synaptic filter with a refractory period")
