@@ -64,8 +64,9 @@ class Output:
             self.console.print(text, style=style, markup=False)
 
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]],
-              styles: Sequence[str | None] | None = None) -> None:
-        """A table; ``styles`` is one rich style per row (None: plain)."""
+              styles: Sequence[str | None] | None = None, left: int = 1) -> None:
+        """A table; ``styles`` is one rich style per row (None: plain); the first ``left`` columns and those of
+        text are aligned left, numbers right."""
         if self.json_mode:
             return
         if self.console is None:
@@ -81,7 +82,7 @@ class Output:
 
         table = Table(title=title, title_justify="left", header_style="bold")
         for i, c in enumerate(columns):
-            table.add_column(c, justify="left" if i == 0 or not rows or not _numeric(rows[0][i]) else "right")
+            table.add_column(c, justify="left" if i < left or not rows or not _numeric(rows[0][i]) else "right")
         for i, row in enumerate(rows):
             table.add_row(*(Text(v) for v in row), style=(styles[i] if styles else None))
         self.console.print(table)
@@ -207,13 +208,13 @@ def _show_demo_result(r: object, args: argparse.Namespace, out: Output) -> None:
         out.line()
         return
     rows, styles = [], []
-    for b, a in zip(r.before, r.after):
-        rows.append([a.name, _f(b.rate), f"{b.silent_fraction:.0%}", b.verdict, _f(a.predicted_rate), _f(a.rate),
+    for depth, (b, a) in enumerate(zip(r.before, r.after), 1):
+        rows.append([str(depth), a.name, _f(b.rate), f"{b.silent_fraction:.0%}", b.verdict, _f(a.predicted_rate), _f(a.rate),
                      f"{a.silent_fraction:.0%}", _f(a.synchrony, ".1f"), a.verdict])
         styles.append(VERDICT_STYLE.get(a.verdict) if not a.healthy else None)
     out.table(f"{r.framework}: {args.layers} layers of {args.width}, input {args.rate:g} spikes/step, T={args.steps}",
-              ["layer", "default rate", "silent", "default verdict", "planned", "after init", "silent", "chi",
-               "verdict"], rows, styles)
+              ["depth", "module", "default rate", "silent", "default verdict", "planned", "after init", "silent", "chi",
+               "verdict"], rows, styles, left=2)
     out.line(f"{r.framework}: default init: {_verdict_counts(r.before)}; after apply_init ({r.report.method}): "
              f"{_verdict_counts(r.after)}, rates {min(r.after.rates):.3f}..{max(r.after.rates):.3f} "
              f"({r.seconds:.1f} s)", style="bold")
@@ -431,10 +432,10 @@ def _show_diagnosis(d: object, label: str, out: Output) -> None:
     out.table(f"{d.framework}{' ' + label if label else ''}: T={d.n_steps}, batch {d.batch}, input "
               f"{d.input_rate:.4g}/step ({kind})",
               ["layer", "neuron", "N", "rate", "planned", "silent", "saturated", "chi", "mem mean", "mem std",
-               "verdict"], rows, styles)
+               "verdict"], rows, styles, left=2)
     out.line(d.summary(), style="bold")
     for lay in d:
-        if not lay.healthy or lay.off_plan:
+        if not lay.healthy or lay.off_plan or lay.small_sample:
             out.line(f"  {lay.name}: {lay.verdict}: {lay.reason}", style=VERDICT_STYLE.get(lay.verdict))
     for name in d.not_run:
         out.line(f"  not run: {name} (not called on the sample)")

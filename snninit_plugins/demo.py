@@ -209,6 +209,7 @@ def plot_rates(panels: Sequence[tuple[str, Sequence[float] | None, Sequence[floa
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     n = max(len(panels), 1)
     fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.4), squeeze=False, sharey=True)
@@ -221,6 +222,7 @@ def plot_rates(panels: Sequence[tuple[str, Sequence[float] | None, Sequence[floa
             ax.axhline(target, color="grey", ls="--", lw=1, label="target")
         ax.set_title(name)
         ax.set_xlabel("spiking layer (depth)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("firing rate (spikes/step)")
     axes[0][0].legend(fontsize=8)

@@ -9,7 +9,10 @@ Each layer then gets one verdict, checked in this order (the thresholds are :cla
     the layer has (nearly) fallen silent: more than ``max_silent`` (50%) of its neurons never spike, or
     its rate is below ``collapse_ratio`` (0.1) times a reference rate: the rate ``apply_init`` planned for
     it when ``report=`` is given, else the input rate when the sample is spikes (0/1), else the absolute
-    ``floor_rate`` (0.001 spikes/step).
+    ``floor_rate`` (0.001 spikes/step). The silent fraction counts only when the sample is large enough
+    to tell: a neuron firing independently at rate r (the reference rate, else the measured one) stays
+    silent over the sample's ``T x batch`` steps with probability ``(1 - r) ** (T * batch)``; where that
+    exceeds ``max_silent / 2`` the silent fraction is not used, and the reason says so.
 ``saturated``
     the layer fires (nearly) all the time: its rate is above ``max_rate`` (0.9 spikes/step), or more than
     ``max_saturated`` (50%) of its neurons fire in at least 95% of the steps.
@@ -108,6 +111,8 @@ class LayerDiagnosis:
         verdict: one of :data:`VERDICTS`.
         reason: why, with the numbers.
         off_plan: the measured rate is more than ``plan_tolerance`` away from the predicted one.
+        small_sample: the sample is too short or small for the silent fraction to mean anything (see the
+            module docstring); it was not used for the verdict.
     """
 
     name: str
@@ -124,6 +129,7 @@ class LayerDiagnosis:
     verdict: str
     reason: str
     off_plan: bool = False
+    small_sample: bool = False
 
     @property
     def healthy(self) -> bool:
@@ -223,7 +229,7 @@ class Diagnosis:
                 f"{_num(layer.membrane_mean, 8, '.3f')} {_num(layer.membrane_std, 7, '.3f')}  {layer.verdict}")
         lines.append(self.summary())
         lines.extend(f"{layer.name}: {layer.verdict}: {layer.reason}" for layer in self.layers
-                     if not layer.healthy or layer.off_plan)
+                     if not layer.healthy or layer.off_plan or layer.small_sample)
         lines.extend(f"not run: {name} (not called on the sample)" for name in self.not_run)
         lines.extend(f"note: {note}" for note in self.notes)
         return "\n".join(lines)
@@ -235,32 +241,48 @@ def _num(value: float | None, width: int, fmt: str) -> str:
     return f"{value:>{width}{fmt}}"
 
 
+def silent_by_chance(rate: float, samples: int | None) -> float:
+    """Probability that a neuron firing independently at ``rate`` never fires in ``samples`` steps (0 if None)."""
+    return (1.0 - min(max(rate, 0.0), 1.0)) ** samples if samples else 0.0
+
+
 def verdict(rate: float, silent: float, saturated: float, chi: float, neurons: int, reference: float | None,
-            thresholds: Thresholds, reference_name: str = "reference") -> tuple[str, str]:
-    """The verdict for one layer's numbers and its reason (see the module docstring for the rules)."""
+            thresholds: Thresholds, reference_name: str = "reference", samples: int | None = None) -> tuple[str, str]:
+    """The verdict for one layer's numbers and its reason (see the module docstring for the rules).
+
+    ``samples`` is the number of steps each neuron was observed (T x batch); None: large enough to tell.
+    """
     th = thresholds
     if reference:
         floor, floor_text = th.collapse_ratio * reference, f"{th.collapse_ratio:g} x {reference_name} {reference:.4g}"
     else:
         floor, floor_text = th.floor_rate, "the floor rate"
-    why = []
-    if silent > th.max_silent:
+    expected = reference or rate  # the rate the layer should have, else the one it has
+    chance = silent_by_chance(expected, samples)
+    small = chance > th.max_silent / 2
+    why, caveat = [], ""
+    if silent > th.max_silent and not small:
         why.append(f"{silent:.0%} of the {neurons} neurons never spike (> {th.max_silent:.0%})")
+    elif silent > th.max_silent:
+        caveat = (f"; {silent:.0%} silent is not used: at {expected:.3g} spikes/step, {chance:.0%} of independent "
+                  f"neurons would stay silent over the sample's {samples} steps (T x batch) by chance; give a longer or "
+                  "larger sample")
     if rate < floor:
         why.append(f"rate {rate:.4g} spikes/step is below {floor:.4g} ({floor_text})")
     if why:
-        return "collapsed", "; ".join(why)
+        return "collapsed", "; ".join(why) + caveat
     if rate > th.max_rate:
         why.append(f"rate {rate:.3g} spikes/step is above {th.max_rate:g}")
     if saturated > th.max_saturated:
         why.append(f"{saturated:.0%} of the neurons fire in >= 95% of the steps (> {th.max_saturated:.0%})")
     if why:
-        return "saturated", "; ".join(why)
+        return "saturated", "; ".join(why) + caveat
     if math.isfinite(chi) and chi > th.max_synchrony:
         return "synchronous", (f"synchrony chi {chi:.3g} > {th.max_synchrony:g} (1 = independent neurons, "
-                               f"{neurons} = lock-step)")
+                               f"{neurons} = lock-step){caveat}")
     chi_text = f"chi {chi:.3g}" if math.isfinite(chi) else "chi undefined"
-    return "healthy", f"rate {rate:.4g} spikes/step, {silent:.0%} silent, {saturated:.0%} saturated, {chi_text}"
+    return "healthy", (f"rate {rate:.4g} spikes/step, {silent:.0%} silent, {saturated:.0%} saturated, "
+                       f"{chi_text}{caveat}")
 
 
 def diagnose(model: nn.Module, sample: torch.Tensor, framework: str = "auto", *, report: InitReport | None = None,
@@ -344,8 +366,11 @@ def diagnose(model: nn.Module, sample: torch.Tensor, framework: str = "auto", *,
         else:
             reference, reference_name = None, ""
         n = int(act.rate_per_neuron.size)
+        samples = int(events.shape[0] * events.shape[1])
         v, reason = verdict(act.rate, act.silent_fraction, act.saturated_fraction, act.synchrony, n, reference, th,
-                            reference_name)
+                            reference_name, samples=samples)
+        small = (act.silent_fraction > th.max_silent
+                 and silent_by_chance(reference or act.rate, samples) > th.max_silent / 2)
         off_plan = False
         if predicted is not None and predicted > 0 and act.rate > 0:
             ratio = act.rate / predicted
@@ -355,7 +380,7 @@ def diagnose(model: nn.Module, sample: torch.Tensor, framework: str = "auto", *,
                            f"{'above' if ratio > 1 else 'below'} the plan's {predicted:.4g}")
         layers.append(LayerDiagnosis(name, type(modules[name]).__name__, n, act.rate, act.silent_fraction,
                                      act.saturated_fraction, act.synchrony, mem_mean, mem_std, predicted,
-                                     reference, v, reason, off_plan))
+                                     reference, v, reason, off_plan, small))
     not_run = tuple(n for n in neuron_names if n not in rec.spikes)
     return Diagnosis(adapter.name, int(x.shape[0]), int(x.shape[1]), input_rate, input_spiking, tuple(layers),
                      not_run, th, report.n_steps if report is not None else None, tuple(notes))

@@ -224,3 +224,14 @@ def test_help_and_version_exit_0(capsys: pytest.CaptureFixture) -> None:
     assert rc == 0 and "snninit-plugins" in out
     rc, out, _ = run_main(capsys, "diagnose", "--help")
     assert rc == 0 and "path/to/file.py:factory" in out and "--input-shape" in out
+
+
+def test_plain_text_tables_without_rich(capsys: pytest.CaptureFixture) -> None:
+    """Without the [cli] extra (rich) the same tables come out as aligned plain text."""
+    out = cli.Output(json_mode=False)
+    out.console = out.err = None
+    out.table("title", ["layer", "rate"], [["1", "0.1000"], ["13", "0.0000"]])
+    with out.progress("working"):
+        out.line("done")
+    text = capsys.readouterr().out
+    assert text.splitlines() == ["title", "layer  rate  ", "-----  ------", "1      0.1000", "13     0.0000", "done"]
