@@ -438,7 +438,6 @@ class _Layer:
     history: list[tuple[float, float, float | None]] = dataclasses.field(default_factory=list)
     rate_before: float = math.nan
     rate_after: float = math.nan
-    slope_cache: dict = dataclasses.field(default_factory=dict)
 
 
 def _pool(kind: str, factors: tuple[int, ...], y: torch.Tensor) -> torch.Tensor:
@@ -597,11 +596,11 @@ def _log_error(rate: float, target: float, count: int) -> float:
     return math.log(max(rate, 0.5 / max(count, 1)) / target)
 
 
-def _next_point(points: list[tuple[float, float]], slope: float, start: float | None = None) -> float:
+def _next_point(points: list[tuple[float, float]], slope: float) -> float:
     """Next delta from (delta, ln r - ln r*) points: regula falsi inside a bracket, else secant, else Newton."""
     below = [p for p in points if p[1] < 0]
     above = [p for p in points if p[1] > 0]
-    newton_from = min(points, key=lambda p: abs(p[1])) if points else (start, 0.0)
+    newton_from = min(points, key=lambda p: abs(p[1]))
     newton = newton_from[0] - newton_from[1] / slope
     if below and above:
         lo = min(below, key=lambda p: abs(p[1]))
@@ -800,9 +799,9 @@ def calibrate(
                 converged = True
                 break
             converged = False
-            needing = sum(1 for la, r in zip(layers, rates) if la.mode != "skipped"
-                          and abs(_log_error(r, la.target, rec_count[la.index])) > inner)
-            if full_passes + layer_runs / count_layers + 1 + min(needing, count_layers) / count_layers > max_passes:
+            # a sweep needs at least one layer-run (or one global step) and the measuring pass after it; it stops
+            # re-running layers when the budget is spent, so the lower layers are corrected first
+            if full_passes + layer_runs / count_layers + 1 + 1 / count_layers > max_passes:
                 notes.append(f"stopped by the budget of {max_passes} forward-pass equivalents")
                 break
             new_spikes: dict[int, torch.Tensor] = {}
