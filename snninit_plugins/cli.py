@@ -346,20 +346,13 @@ def _build_model(factory: object, target: str) -> object:
 
 
 def _init(model: object, framework: str, sample: object, args: argparse.Namespace) -> object:
-    """apply_init planned for the sample: given whole (custom loops, multi-step models) or one step of it
-    (models called once per step, which cannot take the time axis)."""
+    """apply_init planned for the time-major sample (its statistics and the order its run calls the layers)."""
     import torch
 
     from .api import apply_init
 
-    kwargs = {"target_rate": args.target_rate, "T": int(sample.shape[0]),
-              "generator": torch.Generator().manual_seed(args.seed)}
-    try:
-        return apply_init(model, framework, args.init, sample=sample, **kwargs)
-    except SnnInitError:
-        raise
-    except Exception:  # noqa: BLE001 - the model did not take the time axis; try one step
-        return apply_init(model, framework, args.init, sample=sample[0], **kwargs)
+    return apply_init(model, framework, args.init, sample=sample, target_rate=args.target_rate,
+                      T=int(sample.shape[0]), generator=torch.Generator().manual_seed(args.seed))
 
 
 def _check_plot(path: str | None) -> None:
