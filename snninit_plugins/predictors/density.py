@@ -399,17 +399,17 @@ def _filtered_node(neuron: CanonicalNeuron, law: MixtureLaw, n_steps: int | None
     p = np.zeros(n_states)
     i0 = int(np.clip(np.searchsorted(i_edges, 0.0, side="right") - 1, 0, n_i - 1))
     p[i0 * n_v:(i0 + 1) * n_v] = _start(v_grid, neuron.v0)
-    pre = np.zeros(n_v)
-    post = np.zeros(n_v)
-    rate = 0.0
-    to_pre_t, reset_t = to_pre.T.tocsr(), reset.T.tocsr()
-    for _ in range(n_steps):
-        h = to_pre_t @ p
-        p = reset_t @ h
-        rate += float(h @ fire)
-        pre += h.reshape(n_i, n_v).sum(0)
-        post += p.reshape(n_i, n_v).sum(0)
-    return rate / n_steps, v_grid, pre / n_steps, post / n_steps
+    # with p_t = M p_{t-1} (M: input step, then reset) and h_t = K p_{t-1}, linearity gives the window's
+    # sums from the post-reset masses alone: sum_t h_t = K sum_{t<T} p_t, sum_t p_t = sum_{t<T} p_t - p_0 + p_T
+    step = (to_pre @ reset).T.tocsr()
+    start, total = p.copy(), p.copy()
+    for _ in range(n_steps - 1):
+        p = step @ p
+        total += p
+    h_sum = to_pre.T @ total
+    post_sum = total - start + step @ p
+    return (float(h_sum @ fire) / n_steps, v_grid, h_sum.reshape(n_i, n_v).sum(0) / n_steps,
+            post_sum.reshape(n_i, n_v).sum(0) / n_steps)
 
 
 def _cell_mean_square(surrogate: Surrogate, grid: _Grid, theta: float, samples: int = 32) -> np.ndarray:
