@@ -1,7 +1,7 @@
 """How close does calibrate() bring every layer to its target, and at what cost? (issue 6, calibration)
 
 Each model is initialised by ``apply_init(method="general")`` (seeded), then calibrated by
-:func:`snninit_plugins.calibrate.calibrate` on one Bernoulli input batch (the calibration sample, rate 0.1) with the
+:func:`snninit_plugins.calibration.calibrate` on one Bernoulli input batch (the calibration sample, rate 0.1) with the
 default tolerance (2%) and budget (5 forward-pass equivalents). A second batch of the same law (the fresh sample,
 another seed) is run before and after: its per-layer error shows what is a correction of the model and what is a
 fit to the calibration sample's noise (a finite batch of B samples makes each layer's rate fluctuate by a few
@@ -37,7 +37,7 @@ from torch import nn
 
 from snninit_plugins import apply_init
 from snninit_plugins.api import _adapter
-from snninit_plugins.calibrate import calibrate
+from snninit_plugins.calibration import calibrate
 from snninit_plugins.recording import record
 from snninit_plugins.simulator import bernoulli_spikes
 

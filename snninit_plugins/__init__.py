@@ -18,6 +18,8 @@ from .neuron import CanonicalNeuron
 
 if TYPE_CHECKING:
     from .api import InitReport, UnknownFrameworkError, UnknownMethodError, apply_init
+    from .calibration import CalibrationReport, calibrate
+    from .diagnosis import diagnose
     from .plugins import list_plugins
 
 __version__ = "0.1.0.dev0"
@@ -29,6 +31,8 @@ _LAZY = {
     "UnknownMethodError": "api",
     "list_plugins": "plugins",
     "diagnose": "diagnosis",
+    "calibrate": "calibration",
+    "CalibrationReport": "calibration",
 }
 
 
@@ -48,7 +52,9 @@ __all__ = [
     "UnknownFrameworkError",
     "UnknownMethodError",
     "__version__",
+    "CalibrationReport",
     "apply_init",
+    "calibrate",
     "diagnose",
     "hookimpl",
     "list_plugins",

@@ -74,6 +74,8 @@ class InitReport:
     layers: tuple[LayerReport, ...]
     skipped: tuple[tuple[str, str], ...]
     written: bool
+    #: what ``calibrate=True`` measured and corrected (:class:`~snninit_plugins.calibration.CalibrationReport`)
+    calibration: object = None
 
     def __iter__(self):
         return iter(self.layers)
@@ -93,7 +95,8 @@ class InitReport:
         return {"framework": self.framework, "method": self.method, "n_steps": self.n_steps,
                 "input": {"mean": self.input.mean, "second": self.input.second, "spiking": self.input.spiking},
                 "written": self.written, "layers": [layer.as_dict() for layer in self.layers],
-                "skipped": [{"name": n, "reason": r} for n, r in self.skipped]}
+                "skipped": [{"name": n, "reason": r} for n, r in self.skipped],
+                "calibration": self.calibration.as_dict() if self.calibration is not None else None}
 
     def __str__(self) -> str:
         window = "stationary" if self.n_steps is None else f"T={self.n_steps}"
@@ -113,6 +116,8 @@ class InitReport:
             lines.extend(f"note {layer.synapses[0]}: {note}" for note in layer.notes)
         for name, reason in self.skipped:
             lines.append(f"skipped {name}: {reason}")
+        if self.calibration is not None:
+            lines += ["", str(self.calibration)]
         return "\n".join(lines)
 
 
@@ -340,6 +345,10 @@ def apply_init(
     T: int | None = None,
     generator: torch.Generator | None = None,
     dry_run: bool = False,
+    calibrate: bool = False,
+    calibrate_tol: float = 0.02,
+    calibrate_passes: float = 5.0,
+    fresh_sample: torch.Tensor | None = None,
     **strategy_options: object,
 ) -> InitReport:
     """Initialise a spiking model's synaptic weights in place so that every layer fires at a target rate.
@@ -356,6 +365,10 @@ def apply_init(
         T: the window in steps the model is run for, or None to plan stationary rates.
         generator: the torch Generator to sample weights from (same seed, same weights).
         dry_run: plan and report, write nothing.
+        calibrate: after writing the plan, measure every layer's rate on ``sample`` and correct it in order
+            (:func:`snninit_plugins.calibrate`: Newton, then secant steps) to within ``calibrate_tol``,
+            using at most ``calibrate_passes`` forward-pass equivalents; ``fresh_sample`` reports the
+            error on other data. Needs ``sample``.
         **strategy_options: passed to the strategy (``criterion=``, ``gain=``, ``centred_rows=``...).
 
     Returns:
@@ -367,6 +380,8 @@ def apply_init(
     """
     if T is not None and (int(T) != T or T < 1):
         raise ValueError(f"T must be a positive number of steps or None, got {T!r}")
+    if calibrate and (sample is None or dry_run):
+        raise ValueError("calibrate=True measures the model on its sample: pass sample=... (and not dry_run=True)")
     adapter = _adapter(framework, model)
     strategy = _strategy(method, strategy_options)
     first = _input_moments(sample, input_rate)
@@ -377,4 +392,11 @@ def apply_init(
     reports = plan_model(units, strategy, first, target_rate, T)
     if not dry_run:
         _write(units, reports, generator)
-    return InitReport(adapter.name, strategy.name, first, T, tuple(reports), tuple(skipped), not dry_run)
+    report = InitReport(adapter.name, strategy.name, first, T, tuple(reports), tuple(skipped), not dry_run)
+    if calibrate:
+        from .calibration import calibrate as run_calibration
+
+        report = dataclasses.replace(report, calibration=run_calibration(
+            model, report, sample, framework=adapter.name, tol=calibrate_tol, max_passes=calibrate_passes,
+            fresh=fresh_sample))
+    return report

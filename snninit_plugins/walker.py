@@ -114,12 +114,18 @@ def _call_order(model: nn.Module, adapter: Adapter, sample: torch.Tensor
     for name, module in leaves:
         handles.append(module.register_forward_pre_hook(pre_hook(name, module)))
         handles.append(module.register_forward_hook(post_hook(name, module)))
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [{k: v.clone() for k, v in m.named_buffers(recurse=False)} for m in norms]
     try:
         with torch.no_grad():
             adapter.run(model, sample)
     finally:
         for h in handles:
             h.remove()
+        with torch.no_grad():  # the pairing run must not move BatchNorm running statistics
+            for m, buffers in zip(norms, saved):
+                for k, v in buffers.items():
+                    getattr(m, k).copy_(v)
     # modules never called keep their definition-order place at the end (they are reported unused)
     return order + [(n, m) for n, m in leaves if n not in seen], tensors
 

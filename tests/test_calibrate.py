@@ -16,9 +16,9 @@ from torch import nn
 
 snn = pytest.importorskip("snntorch")
 
-import snninit_plugins.calibrate as cal
+import snninit_plugins.calibration as cal
 from snninit_plugins import apply_init
-from snninit_plugins.calibrate import CalibrationError, CalibrationReport, calibrate
+from snninit_plugins.calibration import CalibrationError, CalibrationReport, calibrate
 from snninit_plugins.plugins import get_adapters, get_strategies
 from snninit_plugins.recording import record
 from snninit_plugins.simulator import bernoulli_spikes
@@ -205,3 +205,18 @@ def test_a_report_of_another_model_is_refused_naming_the_layer(general) -> None:
     assert "not a spiking layer of this model" in str(excinfo.value)
     with pytest.raises(ValueError, match="tol"):
         calibrate(model, report, spikes((B, 64), 1), tol=0)
+
+
+def test_apply_init_calibrate_true_runs_it_and_reports_it() -> None:
+    import snninit_plugins
+
+    torch.manual_seed(0)
+    net = nn.Sequential(*[m for _ in range(4) for m in (nn.Linear(128, 128), snn.Leaky(0.9, init_hidden=True))])
+    x = (torch.rand(25, 32, 128, generator=torch.Generator().manual_seed(1)) < 0.1).float()
+    report = snninit_plugins.apply_init(net, framework="snntorch", sample=x, T=25, calibrate=True,
+                                        generator=torch.Generator().manual_seed(0))
+    assert isinstance(report.calibration, snninit_plugins.CalibrationReport)
+    assert report.as_dict()["calibration"] is not None and "calibrat" in str(report).lower()
+    assert callable(snninit_plugins.calibrate)
+    with pytest.raises(ValueError, match="sample"):
+        snninit_plugins.apply_init(net, framework="snntorch", input_rate=0.1, T=25, calibrate=True)
