@@ -451,7 +451,8 @@ def quadrature_nodes(neuron: CanonicalNeuron, drive: SynapticInput, n_steps: int
         s1, s2 = group.kernel_sums(n_steps)
         noise = math.sqrt(drive.noise_variance * s2)
         ratios.append(math.inf if noise == 0 else drive.drift_spread * abs(s1) / noise)
-    return int(min(41, max(7, math.ceil(5 + 3 * max(ratios)))))
+    worst = max(ratios)  # infinite when the input has no per-step noise
+    return 41 if not math.isfinite(worst) else int(min(41, max(7, math.ceil(5 + 3 * worst))))
 
 
 def _non_leaky_without_drift(neuron: CanonicalNeuron, drive: SynapticInput) -> float:
