@@ -183,7 +183,8 @@ def cmd_demo(args: argparse.Namespace, out: Output) -> int:
     ran = [r for r in results if r.ok]
     if args.plot and ran:
         _plot([(r.framework, r.before.rates, r.after.rates, args.rate) for r in ran], args.plot,
-              f"{args.layers}-layer networks, input {args.rate:g} spikes/step, T={args.steps}")
+              f"{args.layers}-layer networks, input {args.rate:g} spikes/step"
+              + (f", T={args.steps}" if args.steps else ""))
     if args.json:
         out.json(_clean({"depth": args.layers, "width": args.width, "steps": args.steps, "batch": args.batch,
                          "rate": args.rate, "method": args.method, "seconds": round(total, 3),
@@ -212,7 +213,8 @@ def _show_demo_result(r: object, args: argparse.Namespace, out: Output) -> None:
         rows.append([str(depth), a.name, _f(b.rate), f"{b.silent_fraction:.0%}", b.verdict, _f(a.predicted_rate), _f(a.rate),
                      f"{a.silent_fraction:.0%}", _f(a.synchrony, ".1f"), a.verdict])
         styles.append(VERDICT_STYLE.get(a.verdict) if not a.healthy else None)
-    out.table(f"{r.framework}: {args.layers} layers of {args.width}, input {args.rate:g} spikes/step, T={args.steps}",
+    out.table(f"{r.framework}: {args.layers} layers of {args.width}, input {args.rate:g} spikes/step, "
+              f"T={r.after.n_steps}",
               ["depth", "module", "default rate", "silent", "default verdict", "planned", "after init", "silent", "chi",
                "verdict"], rows, styles, left=2)
     out.line(f"{r.framework}: default init: {_verdict_counts(r.before)}; after apply_init ({r.report.method}): "
@@ -462,7 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(it falls silent), then apply_init (every layer fires).")
     p.add_argument("--layers", type=_positive, default=20, help="spiking layers (default 20)")
     p.add_argument("--width", type=_positive, default=256, help="neurons per layer (default 256)")
-    p.add_argument("--steps", type=_positive, default=25, help="time steps T (default 25)")
+    p.add_argument("--steps", type=_positive, default=None,
+                   help="time steps T (default: 25; Norse 100, its neurons being defined with dt = 1 ms)")
     p.add_argument("--batch", type=_positive, default=32, help="input samples (default 32)")
     p.add_argument("--rate", type=_rate, default=0.1, help="input spikes per step, kept in every layer (default 0.1)")
     p.add_argument("--method", default="general", help="apply_init strategy (default general)")

@@ -142,9 +142,19 @@ def availability(framework: str) -> str:
     return ""
 
 
-def run_one(framework: str, *, depth: int = 20, width: int = 256, steps: int = 25, batch: int = 32,
+#: The demo's window per framework. Norse's neurons are defined in physical time (dt = 1 ms, synaptic and
+#: membrane time constants of 5 and 10 ms) and its synaptic filter delays every layer's first spike by about
+#: 1.5 steps, so a 20-layer Norse network needs a window longer than 25 steps: 100 steps (100 ms) here.
+DEFAULT_STEPS = {"snntorch": 25, "spikingjelly": 25, "norse": 100}
+
+
+def run_one(framework: str, *, depth: int = 20, width: int = 256, steps: int | None = None, batch: int = 32,
             rate: float = 0.1, seed: int = 0, method: str = "general") -> DemoResult:
-    """Build, diagnose, ``apply_init``, diagnose again, for one framework (errors are returned, not raised)."""
+    """Build, diagnose, ``apply_init``, diagnose again, for one framework (errors are returned, not raised).
+
+    ``steps=None`` takes the framework's :data:`DEFAULT_STEPS`.
+    """
+    steps = steps or DEFAULT_STEPS.get(framework, 25)
     why = availability(framework)
     if why:
         return DemoResult(framework, "unavailable", why)
@@ -167,7 +177,7 @@ def run_one(framework: str, *, depth: int = 20, width: int = 256, steps: int = 2
     return DemoResult(framework, "ok", "", before, after, report, time.perf_counter() - start)
 
 
-def run_demo(frameworks: Sequence[str] | None = None, *, depth: int = 20, width: int = 256, steps: int = 25,
+def run_demo(frameworks: Sequence[str] | None = None, *, depth: int = 20, width: int = 256, steps: int | None = None,
              batch: int = 32, rate: float = 0.1, seed: int = 0, method: str = "general",
              on_start: Callable[[str], None] | None = None) -> list[DemoResult]:
     """Run :func:`run_one` for each framework (all of :data:`FRAMEWORKS` by default), in order.
@@ -176,7 +186,8 @@ def run_demo(frameworks: Sequence[str] | None = None, *, depth: int = 20, width:
         frameworks: names to run; unknown names raise ``ValueError`` before anything runs.
         depth, width: spiking layers and neurons per layer.
         steps, batch, rate: the input: ``batch`` trains of ``width`` Bernoulli spikes at ``rate`` per step
-            over ``steps`` steps; ``apply_init`` plans for that window and keeps the rate in every layer.
+            over ``steps`` steps (None: each framework's :data:`DEFAULT_STEPS`); ``apply_init`` plans for that
+            window and keeps the rate in every layer.
         seed: default-init weights, input spikes and ``apply_init``'s generator.
         method: the ``apply_init`` strategy.
         on_start: called with each framework's name before it runs (progress display).
@@ -185,7 +196,7 @@ def run_demo(frameworks: Sequence[str] | None = None, *, depth: int = 20, width:
     unknown = [n for n in names if n not in BUILDERS]
     if unknown:
         raise ValueError(f"no demo network for {', '.join(map(repr, unknown))}; known: {', '.join(FRAMEWORKS)}")
-    if not (depth >= 1 and width >= 1 and steps >= 1 and batch >= 1):
+    if not (depth >= 1 and width >= 1 and (steps is None or steps >= 1) and batch >= 1):
         raise ValueError(f"depth, width, steps and batch must be >= 1, got {depth}, {width}, {steps}, {batch}")
     if not 0 < rate < 1:
         raise ValueError(f"the input rate must lie in (0, 1) spikes per step, got {rate!r}")
