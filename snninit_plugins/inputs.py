@@ -93,12 +93,25 @@ class InputMoments:
 
     @classmethod
     def from_sample(cls, sample: np.ndarray) -> InputMoments:
-        """Moments measured from a sample (any shape; all entries pooled). Binary samples count as spikes."""
+        """Moments measured from a sample (all entries pooled). Binary samples count as spikes.
+
+        A time-major sample ``[T, batch, units...]`` also gives the spread of the units' own mean activity
+        (pixels of an image are not equally bright): the variance of the per-unit means over the T x batch
+        entries, less what sampling alone gives (the mean per-entry variance / (T batch)).
+        """
         a = np.asarray(sample, dtype=np.float64)
         if a.size == 0:
             raise InputSpecError("the input sample is empty")
         spiking = bool(np.all((a == 0) | (a == 1)))
-        return cls(float(a.mean()), float((a * a).mean()), spiking=spiking)
+        mean, second = float(a.mean()), float((a * a).mean())
+        spread = 0.0
+        if a.ndim >= 3 and a.shape[0] * a.shape[1] > 1:
+            per_unit = a.reshape(a.shape[0] * a.shape[1], -1)
+            unit_means = per_unit.mean(axis=0)
+            noise = float(per_unit.var(axis=0).mean()) / per_unit.shape[0]
+            spread = math.sqrt(max(float(unit_means.var()) - noise, 0.0))
+            spread = min(spread, math.sqrt(max(second - mean * mean, 0.0)))
+        return cls(mean, second, spiking=spiking, unit_spread=spread)
 
     @property
     def variance(self) -> float:

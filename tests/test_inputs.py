@@ -356,3 +356,13 @@ def test_mixture_law_cdf_and_moments() -> None:
     assert law.cdf(0.0) == pytest.approx(0.25 + 0.75 * 0.022750131948179195, rel=1e-12)
     assert law.cdf(0.0, left=True) == pytest.approx(0.75 * 0.022750131948179195, rel=1e-12)
     assert law.cdf(2.0) == pytest.approx(0.625, rel=1e-15)
+
+
+def test_from_sample_measures_the_spread_of_the_units_rates_beyond_sampling_noise() -> None:
+    g = np.random.default_rng(0)
+    homogeneous = (g.random((25, 32, 256)) < 0.1).astype(float)
+    assert InputMoments.from_sample(homogeneous).unit_spread < 0.005  # only sampling noise: removed
+    rates = np.where(np.arange(256) < 128, 0.02, 0.18)  # half the units dim, half bright: spread 0.08
+    mixed = (g.random((25, 32, 256)) < rates).astype(float)
+    m = InputMoments.from_sample(mixed)
+    assert m.spiking and abs(m.mean - 0.1) < 0.005 and abs(m.unit_spread - 0.08) < 0.005
