@@ -188,8 +188,11 @@ class Strategy:
                  mu: float, sigma: float, bias: float, keep_weights: bool = False) -> LayerPlan:
         """Predict what given weight statistics do: rate, spread, free membrane, G, gradient gain."""
         drive = self.drive(layer, moments, mu, sigma, bias)
-        # the output's autocorrelation is used by the next layer only when its rows are centred
-        pred = self.predict(layer, drive, n_steps, surrogate=self.surrogate, autocorrelation=self.centred_rows)
+        # the output's autocorrelation is used by the next layer only when its rows are centred, and only that
+        # of subtract-reset trains: it corrected 6 of 24 such stacks (benchmarks/depth.py --centred) and put 4
+        # of 24 value-reset stacks off target, whose trains are anti-correlated after a spike (F < 1)
+        carry = self.centred_rows and layer.neuron.reset == "subtract"
+        pred = self.predict(layer, drive, n_steps, surrogate=self.surrogate, autocorrelation=carry)
         # G is informational: a coarser density (100 cells, 7 nodes) gives it to about 0.01
         gain = (layer_gain(density, layer.neuron, drive, n_steps=n_steps, n_cells=100, n_nodes=7)
                 if pred.rate > 0 else math.nan)
