@@ -99,15 +99,7 @@ class SnnTorchAdapter(Adapter):
         """``init_hidden`` models are called once per step (their outputs stacked); others get the whole sample."""
         if not any(getattr(m, "init_hidden", False) for m in model.modules() if self.is_neuron(m)):
             return super().run(model, sample)
-        self.reset(model)
-        try:
-            outputs = [model(sample[t]) for t in range(sample.shape[0])]
-        finally:
-            self.reset(model)
-        first = outputs[0]
-        if isinstance(first, torch.Tensor):
-            return torch.stack(outputs)
-        return tuple(torch.stack([o[i] for o in outputs]) for i in range(len(first)))
+        return self.run_stepped(model, sample)
 
     def membrane(self, module: object, output: object) -> object:
         if isinstance(output, tuple) and len(output) >= 2 and isinstance(output[-1], torch.Tensor):

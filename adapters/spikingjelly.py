@@ -201,17 +201,7 @@ class SpikingJellyAdapter(Adapter):
         """Multi-step models get the whole sample; single-step ones one call per step, outputs stacked."""
         if self.multi_step(model):
             return super().run(model, sample)
-        self.reset(model)
-        try:
-            outputs = [model(sample[t]) for t in range(sample.shape[0])]
-        finally:
-            self.reset(model)
-        first = outputs[0]
-        if isinstance(first, torch.Tensor):
-            return torch.stack(outputs)
-        if isinstance(first, (tuple, list)) and all(isinstance(o, torch.Tensor) for o in first):
-            return tuple(torch.stack([o[i] for o in outputs]) for i in range(len(first)))
-        return outputs
+        return self.run_stepped(model, sample)
 
     def membrane(self, module: object, output: object) -> object:
         """The membrane after the step(s) and their reset: ``v`` (single step), ``v_seq`` (multi-step, if stored)."""

@@ -97,6 +97,26 @@ class Adapter:
         finally:
             self.reset(model)
 
+    def run_stepped(self, model: object, sample: object) -> object:
+        """One call per step ``model(sample[t])`` (state reset before and after), outputs stacked over time.
+
+        For models their users step themselves (snnTorch ``init_hidden``, SpikingJelly single-step).
+        Tensors are stacked, tuples of tensors stacked per element; anything else comes back as a list.
+        """
+        import torch
+
+        self.reset(model)
+        try:
+            outputs = [model(sample[t]) for t in range(sample.shape[0])]
+        finally:
+            self.reset(model)
+        first = outputs[0]
+        if isinstance(first, torch.Tensor):
+            return torch.stack(outputs)
+        if isinstance(first, (tuple, list)) and all(isinstance(o, torch.Tensor) for o in first):
+            return tuple(torch.stack([o[i] for o in outputs]) for i in range(len(first)))
+        return outputs
+
     def spikes(self, module: object, output: object) -> object:
         """The spike tensor in a neuron module's forward output (``spk``, ``(spk, state)``...), or None."""
         import torch

@@ -55,12 +55,11 @@ restores every weight touched; a run that ends worse than an earlier measured st
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -69,6 +68,7 @@ from torch import nn
 from .adapter import Adapter
 from .api import InitReport, LayerReport, _adapter
 from .errors import SnnInitError
+from .recording import norm_statistics_kept
 from .simulator import run_neurons
 from .strategies import LayerSpec, Strategy
 from .walker import SYNAPSE_TYPES, Unit, find_units
@@ -337,19 +337,6 @@ class _Pass:
     syn_per_step: dict[int, bool]
 
 
-@contextlib.contextmanager
-def _frozen_statistics(model: nn.Module) -> Iterator[None]:
-    """A pass in training mode must not move the BatchNorms' running statistics: restored on exit."""
-    saved = [(t, t.detach().clone()) for m in model.modules() if isinstance(m, nn.modules.batchnorm._NormBase)
-             for t in (m.running_mean, m.running_var, m.num_batches_tracked) if t is not None]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for t, value in saved:
-                t.copy_(value)
-
-
 def _full_pass(model: nn.Module, adapter: Adapter, sample: torch.Tensor, units: list[Unit],
                keep: bool = True) -> _Pass:
     """Run the model once the framework's way and record what each unit saw and emitted (all if ``keep``)."""
@@ -387,7 +374,7 @@ def _full_pass(model: nn.Module, adapter: Adapter, sample: torch.Tensor, units: 
                 handles.append(syn.register_forward_hook(syn_hook(i)))
             handles.append(unit.neuron_module.register_forward_pre_hook(pre_hook(i)))
             handles.append(unit.neuron_module.register_forward_hook(out_hook(i)))
-        with torch.no_grad(), _frozen_statistics(model):
+        with torch.no_grad(), norm_statistics_kept(model):
             adapter.run(model, sample)
     finally:
         for h in handles:
@@ -674,8 +661,7 @@ def calibrate(
     if not isinstance(sample, torch.Tensor) or sample.dim() < 2:
         raise CalibrationError("sample must be a time-major tensor [T, batch, ...]")
     adapter = _adapter(report.framework if framework == "auto" else framework, model)
-    with _frozen_statistics(model):  # finding the call order runs the model once
-        units, _ = find_units(model, adapter, sample)
+    units, _ = find_units(model, adapter, sample)  # its run keeps BatchNorm running statistics
     pairs = _match(units, report)
     units = [u for u, _ in pairs]
     knobs = dict(knobs or {})

@@ -21,6 +21,7 @@ from torch import nn
 from .adapter import Adapter, NeuronInfo
 from .errors import SnnInitError
 from .inputs import InputMoments
+from .recording import run_with_hooks
 
 SYNAPSE_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 NORM_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -114,18 +115,7 @@ def _call_order(model: nn.Module, adapter: Adapter, sample: torch.Tensor
     for name, module in leaves:
         handles.append(module.register_forward_pre_hook(pre_hook(name, module)))
         handles.append(module.register_forward_hook(post_hook(name, module)))
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    saved = [{k: v.clone() for k, v in m.named_buffers(recurse=False)} for m in norms]
-    try:
-        with torch.no_grad():
-            adapter.run(model, sample)
-    finally:
-        for h in handles:
-            h.remove()
-        with torch.no_grad():  # the pairing run must not move BatchNorm running statistics
-            for m, buffers in zip(norms, saved):
-                for k, v in buffers.items():
-                    getattr(m, k).copy_(v)
+    run_with_hooks(model, adapter, sample, handles)  # BatchNorm running statistics are kept
     # modules never called keep their definition-order place at the end (they are reported unused)
     return order + [(n, m) for n, m in leaves if n not in seen], tensors
 
