@@ -3,8 +3,9 @@
 ``SequentialState(Conv2d(1, 12, 5), LIFCell(), MaxPool2d(2), Conv2d(12, 32, 5), LIFCell(), MaxPool2d(2), Flatten(),
 Linear(512, 64), LIFCell(), Linear(64, 10), LICell())``: the max pooling acts on the spikes, and the ``LICell`` is a
 non-spiking readout (reported as skipped, with the ``Linear`` feeding it). The input is 28x28 Bernoulli spikes at
-0.1 per step (no data set is downloaded). The script prints each spiking layer's planned rate and its measured rate,
-silent fraction and synchrony before and after ``apply_init``.
+0.1 per step (no data set is downloaded). ``diagnose`` steps the model the same way, ``out, state = model(x[t],
+state)``, and measures it before and after ``apply_init``. The script prints the report, then each spiking layer's
+rate before, planned and after, its silent fraction, synchrony and verdict after.
 
 Run: ``python examples/norse_convnet.py`` (CPU).
 """
@@ -15,8 +16,8 @@ import norse.torch as norse
 import torch
 from torch import nn
 
-from snninit_plugins import apply_init
-from snninit_plugins.simulator import bernoulli_spikes, layer_activity
+from snninit_plugins import apply_init, diagnose
+from snninit_plugins.simulator import bernoulli_spikes
 
 T, BATCH, INPUT_RATE = 25, 16, 0.1
 
@@ -30,38 +31,23 @@ def build_model() -> norse.SequentialState:
     )
 
 
-def measure(model: norse.SequentialState, x: torch.Tensor) -> dict[str, object]:
-    """Step the model over x (T, B, 1, 28, 28) with its state list; every LIFCell's activity."""
-    cells = {name: m for name, m in model.named_modules() if isinstance(m, norse.LIFCell)}
-    spikes: dict[str, list[torch.Tensor]] = {name: [] for name in cells}
-    hooks = [m.register_forward_hook(lambda mod, inp, out, name=name: spikes[name].append(out[0].detach()))
-             for name, m in cells.items()]
-    state = None
-    with torch.no_grad():
-        for t in range(x.shape[0]):
-            _, state = model(x[t], state)
-    for h in hooks:
-        h.remove()
-    return {name: layer_activity(torch.stack(s)) for name, s in spikes.items()}
-
-
 def main() -> None:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     model = build_model()
     x = bernoulli_spikes(INPUT_RATE, T, (BATCH, 1, 28, 28), generator=torch.Generator().manual_seed(1))
 
-    before = measure(model, x)
+    before = diagnose(model, x, framework="norse")
     report = apply_init(model, framework="norse", input_rate=INPUT_RATE, T=T,
                         generator=torch.Generator().manual_seed(0))
-    print(report)
-    print()
-    after = measure(model, x)
-    print(f"{'layer':>6} {'planned':>8} {'before':>8} {'after':>8} {'silent':>7} {'chi':>6}")
-    for layer in report:
-        a = after[layer.name]
-        print(f"{layer.name:>6} {layer.plan.rate:>8.4f} {before[layer.name].rate:>8.4f} {a.rate:>8.4f} "
-              f"{a.silent_fraction:>7.3f} {a.synchrony:>6.2f}")
+    print(report, end="\n\n")
+    after = diagnose(model, x, framework="norse", report=report)
+
+    print(f"{'layer':>6} {'before':>7} {'planned':>7} {'after':>7} {'silent':>6} {'chi':>6}  verdict")
+    for b, a in zip(before, after):
+        print(f"{a.name:>6} {b.rate:>7.4f} {a.predicted_rate:>7.4f} {a.rate:>7.4f} {a.silent_fraction:>6.1%} "
+              f"{a.synchrony:>6.2f}  {a.verdict}")
+    print(f"\nafter init {after.summary()}; rates {min(after.rates):.4f}..{max(after.rates):.4f}")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 The model is a ``norse.torch.SequentialState`` of ``Linear(256, 256)`` and ``LIFCell()`` (Norse's default neuron:
 dt 1e-3, tau_mem_inv 100, tau_syn_inv 200, i.e. beta 0.9, input gain 0.1 and a synaptic filter alpha 0.8), stepped
-the Norse way: ``out, state = model(x[t], state)``. The script feeds it Bernoulli spikes at 0.1 per step, prints
-each layer's measured rate, silent fraction and synchrony before and after ``apply_init``, and the report between.
+the Norse way: ``out, state = model(x[t], state)``, which is how ``diagnose`` runs it. The script feeds it
+Bernoulli spikes at 0.1 per step and measures it with ``diagnose`` before and after ``apply_init``. It prints the
+report, then each layer's rate before, planned and after, its silent fraction, synchrony and verdict after.
 
 Every layer's synaptic filter delays its first spikes by about 1.5 steps, so the window must be longer than
 about 1.5 x depth steps: 12 layers, 60 steps here.
@@ -17,8 +18,8 @@ import norse.torch as norse
 import torch
 from torch import nn
 
-from snninit_plugins import apply_init
-from snninit_plugins.simulator import bernoulli_spikes, layer_activity
+from snninit_plugins import apply_init, diagnose
+from snninit_plugins.simulator import bernoulli_spikes
 
 DEPTH, WIDTH = 12, 256
 T, BATCH, INPUT_RATE = 60, 32, 0.1
@@ -31,43 +32,24 @@ def build_model() -> norse.SequentialState:
     return norse.SequentialState(*layers)
 
 
-def measure(model: norse.SequentialState, x: torch.Tensor) -> dict[str, object]:
-    """Step the model over x (T, B, N) with its state list; every LIFCell's activity over the window."""
-    cells = {name: m for name, m in model.named_modules() if isinstance(m, norse.LIFCell)}
-    spikes: dict[str, list[torch.Tensor]] = {name: [] for name in cells}
-    hooks = [m.register_forward_hook(lambda mod, inp, out, name=name: spikes[name].append(out[0].detach()))
-             for name, m in cells.items()]
-    state = None
-    with torch.no_grad():
-        for t in range(x.shape[0]):
-            _, state = model(x[t], state)
-    for h in hooks:
-        h.remove()
-    return {name: layer_activity(torch.stack(s)) for name, s in spikes.items()}
-
-
 def main() -> None:
     torch.set_num_threads(1)  # small ops: one thread is faster
     torch.manual_seed(0)
     model = build_model()
     x = bernoulli_spikes(INPUT_RATE, T, (BATCH, WIDTH), generator=torch.Generator().manual_seed(1))
 
-    before = measure(model, x)
+    before = diagnose(model, x, framework="norse")
     report = apply_init(model, framework="norse", input_rate=INPUT_RATE, T=T,
                         generator=torch.Generator().manual_seed(0))
-    print(report)
-    print()
-    after = measure(model, x)
+    print(report, end="\n\n")
+    after = diagnose(model, x, framework="norse", report=report)
 
-    print(f"{'layer':>6} {'planned':>8} {'before':>8} {'after':>8} {'silent':>7} {'chi':>6}")
-    for layer, name in zip(report, before):
-        a = after[name]
-        print(f"{name:>6} {layer.plan.rate:>8.4f} {before[name].rate:>8.4f} {a.rate:>8.4f} "
-              f"{a.silent_fraction:>7.3f} {a.synchrony:>6.2f}")
-    first = after[next(iter(after))].rate
-    print(f"\ninput {float(x.mean()):.4f}/step; first layer after init {first:.4f} "
-          f"({100 * (first / INPUT_RATE - 1):+.1f}% of the target); "
-          f"rates after init {min(a.rate for a in after.values()):.4f}..{max(a.rate for a in after.values()):.4f}")
+    print(f"{'layer':>6} {'before':>7} {'planned':>7} {'after':>7} {'silent':>6} {'chi':>6}  verdict")
+    for b, a in zip(before, after):
+        print(f"{a.name:>6} {b.rate:>7.4f} {a.predicted_rate:>7.4f} {a.rate:>7.4f} {a.silent_fraction:>6.1%} "
+              f"{a.synchrony:>6.2f}  {a.verdict}")
+    print(f"\ninput {after.input_rate:.4f}/step; after init {after.summary()}; "
+          f"rates {min(after.rates):.4f}..{max(after.rates):.4f}")
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ the loop over time steps inside ``forward``, which returns every layer's spikes.
 spikes at 0.1 per step (no data set is downloaded). ``apply_init`` gets the whole ``[T, B, 1, 28, 28]`` input as
 ``sample=``: the input statistics come from it, and the layers are paired in the order ``forward`` calls them.
 
-The script prints each spiking layer's planned rate and its measured rate, silent fraction and synchrony
-before and after ``apply_init``.
+The script measures the net with ``diagnose`` before and after ``apply_init`` (one call on the whole input, as
+its ``forward`` expects: the hooks on the ``Leaky`` modules stack their per-step outputs). It prints the report,
+then each spiking layer's rate before, planned and after, its silent fraction, synchrony and verdict after.
 
 Run: ``python examples/snntorch_convnet.py`` (CPU, a few seconds).
 """
@@ -19,8 +20,8 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
-from snninit_plugins import apply_init
-from snninit_plugins.simulator import bernoulli_spikes, layer_activity
+from snninit_plugins import apply_init, diagnose
+from snninit_plugins.simulator import bernoulli_spikes
 
 T, BATCH, INPUT_RATE = 25, 32, 0.1
 
@@ -52,28 +53,23 @@ class Net(nn.Module):
         return torch.stack(spk1_rec), torch.stack(spk2_rec), torch.stack(spk3_rec)
 
 
-def measure(net: Net, x: torch.Tensor) -> list:
-    with torch.no_grad():
-        return [layer_activity(spikes) for spikes in net(x)]
-
-
 def main() -> None:
     torch.set_num_threads(1)  # small ops: one thread is faster
     torch.manual_seed(0)
     net = Net()
     x = bernoulli_spikes(INPUT_RATE, T, (BATCH, 1, 28, 28), generator=torch.Generator().manual_seed(1))
 
-    before = measure(net, x)
+    before = diagnose(net, x, framework="snntorch")
     report = apply_init(net, framework="snntorch", sample=x, T=T, generator=torch.Generator().manual_seed(0))
-    print(report)
-    print()
-    after = measure(net, x)
+    print(report, end="\n\n")
+    after = diagnose(net, x, framework="snntorch", report=report)
 
-    print(f"{'layer':>6} {'neurons':>8} {'planned':>8} {'before':>8} {'after':>8} {'silent':>7} {'chi':>6}")
-    for layer, b, a in zip(report, before, after):
-        print(f"{layer.name:>6} {a.rate_per_neuron.size:>8} {layer.plan.rate:>8.4f} {b.rate:>8.4f} {a.rate:>8.4f} "
-              f"{a.silent_fraction:>7.3f} {a.synchrony:>6.2f}")
-    print(f"\ninput {float(x.mean()):.4f}/step, target rate {report[0].plan.target_rate:.4f}/step in every layer")
+    print(f"{'layer':>6} {'neurons':>7} {'before':>7} {'planned':>7} {'after':>7} {'silent':>6} {'chi':>6}  verdict")
+    for b, a in zip(before, after):
+        print(f"{a.name:>6} {a.neurons:>7} {b.rate:>7.4f} {a.predicted_rate:>7.4f} {a.rate:>7.4f} "
+              f"{a.silent_fraction:>6.1%} {a.synchrony:>6.2f}  {a.verdict}")
+    print(f"\ninput {after.input_rate:.4f}/step, target {report[0].plan.target_rate:.4f}/step in every layer; "
+          f"after init {after.summary()}; rates {min(after.rates):.4f}..{max(after.rates):.4f}")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@ The network is the CSNN of SpikingJelly's tutorials without BatchNorm: ``layer.C
 LIFNode -> layer.MaxPool2d(2) -> layer.Conv2d(16, 32, 3, padding=1) -> LIFNode -> layer.MaxPool2d(2) ->
 layer.Flatten() -> layer.Linear(32*7*7, 128) -> LIFNode -> layer.Linear(128, 10) -> LIFNode``, in multi-step
 mode (one call on ``[T, B, 1, 28, 28]``). The input is Bernoulli spikes at 0.1 per step (no data set is
-downloaded). The script prints each spiking layer's planned rate and its measured rate, silent fraction and
-synchrony before and after ``apply_init``. The plan uses ``centred_rows=True``: every conv channel's weight row
+downloaded). The script measures the net with ``diagnose`` before and after ``apply_init`` and prints the report,
+then each spiking layer's rate before, planned and after, its silent fraction, synchrony and verdict after. The
+plan uses ``centred_rows=True``: every conv channel's weight row
 sums to the same value, so no channel is left silent by its own mean drive.
 
 ``--backend cupy`` builds the nodes with SpikingJelly 0.0.0.0.14's ``backend='cupy'`` (CUDA kernels through
@@ -26,10 +27,8 @@ import torch
 from spikingjelly.activation_based import functional, layer, neuron
 from torch import nn
 
-from snninit_plugins import apply_init
-from snninit_plugins.plugins import get_adapters
-from snninit_plugins.recording import record
-from snninit_plugins.simulator import bernoulli_spikes, layer_activity
+from snninit_plugins import apply_init, diagnose
+from snninit_plugins.simulator import bernoulli_spikes
 
 T, BATCH, INPUT_RATE = 25, 16, 0.1
 SJ_VERSION = importlib.metadata.version("spikingjelly")
@@ -88,25 +87,19 @@ def main() -> None:
             print("no GPU here: the cupy nodes are built (they differ from torch nodes only by _backend), but their "
                   "training forward needs CUDA; the rates below are measured in eval mode, which SpikingJelly "
                   "0.0.0.0.14 runs with its TorchScript path on the CPU. The initialisation is the same either way.")
-    adapter = get_adapters()["spikingjelly"]
 
-    def measure() -> dict[str, object]:
-        spikes = record(model.to(device), adapter, x.to(device)).spikes
-        return {name: layer_activity(s.cpu()) for name, s in spikes.items()}
-
-    before = measure()
-    model.cpu()
-    report = apply_init(model, framework="spikingjelly", input_rate=INPUT_RATE, T=T, centred_rows=True,
+    before = diagnose(model.to(device), x.to(device), framework="spikingjelly")
+    report = apply_init(model.cpu(), framework="spikingjelly", input_rate=INPUT_RATE, T=T, centred_rows=True,
                         generator=torch.Generator().manual_seed(0))
-    print(report)
-    print()
-    after = measure()
+    print(report, end="\n\n")
+    after = diagnose(model.to(device), x.to(device), framework="spikingjelly", report=report)
 
-    print(f"{'layer':>6} {'planned':>8} {'before':>8} {'after':>8} {'silent':>7} {'chi':>6}")
-    for row, name in zip(report, before):
-        a = after[name]
-        print(f"{name:>6} {row.plan.rate:>8.4f} {before[name].rate:>8.4f} {a.rate:>8.4f} "
-              f"{a.silent_fraction:>7.3f} {a.synchrony:>6.2f}")
+    print(f"{'layer':>6} {'before':>7} {'planned':>7} {'after':>7} {'silent':>6} {'chi':>6}  verdict")
+    for b, a in zip(before, after):
+        print(f"{a.name:>6} {b.rate:>7.4f} {a.predicted_rate:>7.4f} {a.rate:>7.4f} {a.silent_fraction:>6.1%} "
+              f"{a.synchrony:>6.2f}  {a.verdict}")
+    print(f"\nbackend {backend} on {device}; after init {after.summary()}; "
+          f"rates {min(after.rates):.4f}..{max(after.rates):.4f}")
 
 
 if __name__ == "__main__":
