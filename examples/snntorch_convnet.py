@@ -21,6 +21,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from snninit_plugins import apply_init, diagnose
+from snninit_plugins.diagnosis import compare
 from snninit_plugins.simulator import bernoulli_spikes
 
 T, BATCH, INPUT_RATE = 25, 32, 0.1
@@ -64,12 +65,7 @@ def main() -> None:
     print(report, end="\n\n")
     after = diagnose(net, x, framework="snntorch", report=report)
 
-    print(f"{'layer':>6} {'neurons':>7} {'before':>7} {'planned':>7} {'after':>7} {'silent':>6} {'chi':>6}  verdict")
-    for b, a in zip(before, after):
-        print(f"{a.name:>6} {a.neurons:>7} {b.rate:>7.4f} {a.predicted_rate:>7.4f} {a.rate:>7.4f} "
-              f"{a.silent_fraction:>6.1%} {a.synchrony:>6.2f}  {a.verdict}")
-    print(f"\ninput {after.input_rate:.4f}/step, target {report[0].plan.target_rate:.4f}/step in every layer; "
-          f"after init {after.summary()}; rates {min(after.rates):.4f}..{max(after.rates):.4f}")
+    print(compare(before, after))
 
 
 if __name__ == "__main__":

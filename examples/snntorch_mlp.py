@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from snninit_plugins import apply_init, diagnose
+from snninit_plugins.diagnosis import compare
 from snninit_plugins.simulator import bernoulli_spikes
 
 DEPTH, WIDTH = 20, 256
@@ -40,12 +41,7 @@ def main() -> None:
     print(report, end="\n\n")
     after = diagnose(model, x, framework="snntorch", report=report)
 
-    print(f"{'layer':>6} {'before':>7} {'planned':>7} {'after':>7} {'silent':>6} {'chi':>6}  verdict")
-    for b, a in zip(before, after):
-        print(f"{a.name:>6} {b.rate:>7.4f} {a.predicted_rate:>7.4f} {a.rate:>7.4f} {a.silent_fraction:>6.1%} "
-              f"{a.synchrony:>6.2f}  {a.verdict}")
-    print(f"\ninput {after.input_rate:.4f}/step; after init {after.summary()}; "
-          f"rates {min(after.rates):.4f}..{max(after.rates):.4f}")
+    print(compare(before, after))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from spikingjelly.activation_based import functional, layer, neuron
 from torch import nn
 
 from snninit_plugins import apply_init, diagnose
+from snninit_plugins.diagnosis import compare
 from snninit_plugins.simulator import bernoulli_spikes
 
 T, BATCH, INPUT_RATE = 25, 16, 0.1
@@ -94,12 +95,8 @@ def main() -> None:
     print(report, end="\n\n")
     after = diagnose(model.to(device), x.to(device), framework="spikingjelly", report=report)
 
-    print(f"{'layer':>6} {'before':>7} {'planned':>7} {'after':>7} {'silent':>6} {'chi':>6}  verdict")
-    for b, a in zip(before, after):
-        print(f"{a.name:>6} {b.rate:>7.4f} {a.predicted_rate:>7.4f} {a.rate:>7.4f} {a.silent_fraction:>6.1%} "
-              f"{a.synchrony:>6.2f}  {a.verdict}")
-    print(f"\nbackend {backend} on {device}; after init {after.summary()}; "
-          f"rates {min(after.rates):.4f}..{max(after.rates):.4f}")
+    print(compare(before, after))
+    print(f"backend {backend} on {device}")
 
 
 if __name__ == "__main__":

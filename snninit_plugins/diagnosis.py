@@ -241,6 +241,18 @@ def _num(value: float | None, width: int, fmt: str) -> str:
     return f"{value:>{width}{fmt}}"
 
 
+def compare(before: Diagnosis, after: Diagnosis) -> str:
+    """The same model diagnosed twice (say, before and after ``apply_init``): one row per spiking layer with the
+    rate before, the planned rate, the rate, silent fraction, chi and verdict after; then a summary line."""
+    lines = [f"{'layer':>8} {'neurons':>7} {'before':>7} {'planned':>7} {'after':>7} {'silent':>6} {'chi':>6}  verdict"]
+    for b, a in zip(before, after):
+        lines.append(f"{a.name:>8} {a.neurons:>7} {b.rate:>7.4f} {_num(a.predicted_rate, 7, '.4f')} {a.rate:>7.4f} "
+                     f"{a.silent_fraction:>6.1%} {_num(a.synchrony, 6, '.2f')}  {a.verdict}")
+    lines.append(f"input {after.input_rate:.4f}/step; before: {before.summary()}; after: {after.summary()}; rates "
+                 f"{min(after.rates):.4f}..{max(after.rates):.4f}" if after.rates else "no spiking layer measured")
+    return "\n".join(lines)
+
+
 def silent_by_chance(rate: float, samples: int | None) -> float:
     """Probability that a neuron firing independently at ``rate`` never fires in ``samples`` steps (0 if None)."""
     return (1.0 - min(max(rate, 0.0), 1.0)) ** samples if samples else 0.0

@@ -248,3 +248,18 @@ def test_uncalled_neurons_are_listed() -> None:
     d = diagnose(Partial(), spikes(16))
     assert [lay.name for lay in d] == ["lif"] and d.not_run == ("unused",)
     assert "not run: unused" in str(d)
+
+
+def test_compare_tabulates_before_planned_and_after_per_layer() -> None:
+    from snninit_plugins.diagnosis import compare
+
+    model = build("snntorch", depth=3, width=WIDTH)
+    x = spikes()
+    before = diagnose(model, x)
+    report = apply_init(model, framework="snntorch", input_rate=RATE, T=T, generator=torch.Generator().manual_seed(0))
+    after = diagnose(model, x, report=report)
+    text = compare(before, after)
+    rows = text.splitlines()
+    assert len(rows) == 1 + len(after) + 1 and "planned" in rows[0]
+    assert rows[1].split()[2] == f"{before[0].rate:.4f}" and rows[1].split()[4] == f"{after[0].rate:.4f}"
+    assert "before: 3 spiking layers" in rows[-1] and "after:" in rows[-1]
