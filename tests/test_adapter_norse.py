@@ -19,12 +19,13 @@ import sys
 import norse.torch as norse
 import pytest
 import torch
+from acceptance import assert_criteria, build, gen, show  # noqa: E402
 from norse.torch.functional.reset import reset_subtract
 from snninit_plugins.adapters.norse import NorseAdapter
 from torch import nn
 
 from snninit_plugins import apply_init
-from snninit_plugins.plugins import get_adapters, get_strategies
+from snninit_plugins.plugins import get_adapters
 from snninit_plugins.recording import record
 from snninit_plugins.simulator import LayerActivity, bernoulli_spikes, layer_activity, run_neurons
 
@@ -34,16 +35,6 @@ ADAPTER = NorseAdapter()
 
 
 # --------------------------------------------------------------------------------------------- helpers
-def build(factory, seed: int = 0):
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        return factory()
-
-
-def gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
 def spikes_in(shape: tuple[int, ...], seed: int = 1, rate: float = RATE, n_steps: int = T) -> torch.Tensor:
     return bernoulli_spikes(rate, n_steps, shape, generator=gen(seed))
 
@@ -51,32 +42,6 @@ def spikes_in(shape: tuple[int, ...], seed: int = 1, rate: float = RATE, n_steps
 def activities(model: nn.Module, x: torch.Tensor) -> list[tuple[str, LayerActivity]]:
     """Every spiking layer's activity, from the real model run the Norse way."""
     return [(name, layer_activity(s)) for name, s in record(model, ADAPTER, x).spikes.items()]
-
-
-def show(title: str, acts: list[tuple[str, LayerActivity]]) -> str:
-    row = f"{title}: " + ", ".join(f"{n}={a.rate:.4f}/{a.silent_fraction:.2f}/{a.synchrony:.1f}" for n, a in acts)
-    print(row, "(rate/silent/chi)")
-    return row
-
-
-def criteria_failures(acts: list[tuple[str, LayerActivity]], target: float) -> list[str]:
-    bad = []
-    for name, a in acts:
-        if not (a.rate > 0 and abs(math.log2(a.rate / target)) <= 1.0):
-            bad.append(f"{name}: rate {a.rate:.4f} not within x2 of {target}")
-        if a.silent_fraction > 0.15:
-            bad.append(f"{name}: silent fraction {a.silent_fraction:.3f} > 0.15")
-        if not a.synchrony <= 20:
-            bad.append(f"{name}: synchrony chi {a.synchrony:.2f} > 20")
-    first_name, first = acts[0]
-    if abs(first.rate / target - 1.0) > 0.05:
-        bad.append(f"{first_name} (first layer): rate {first.rate:.4f} not within 5% of {target}")
-    return bad
-
-
-def assert_criteria(acts: list[tuple[str, LayerActivity]], target: float = RATE) -> None:
-    bad = criteria_failures(acts, target)
-    assert not bad, "\n".join(bad) + "\n" + show("measured", acts)
 
 
 def step_cell(cell: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list]:
@@ -88,20 +53,6 @@ def step_cell(cell: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list]:
             spikes.append(z)
             states.append(state)
     return torch.stack(spikes), states
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def general():
-    """One "general" strategy instance for the rate tests (its plan cache is shared between them)."""
-    return get_strategies()["general"]()
 
 
 #: For the tests about structure (pairing, owned weights, skipping, registration): an instant baseline strategy

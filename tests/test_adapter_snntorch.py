@@ -25,9 +25,10 @@ from torch import nn
 
 snn = pytest.importorskip("snntorch")
 
+from acceptance import assert_criteria, build, gen, show  # noqa: E402
+
 import snninit_plugins.api as api  # noqa: E402
 from snninit_plugins import InfeasibleTargetError, UnknownFrameworkError, apply_init  # noqa: E402
-from snninit_plugins.plugins import get_strategies  # noqa: E402
 from snninit_plugins.simulator import LayerActivity, bernoulli_spikes, layer_activity  # noqa: E402
 
 T, B, RATE = 25, 32, 0.1
@@ -35,20 +36,9 @@ DEPTH, WIDTH = 20, 256
 
 
 # --------------------------------------------------------------------------------------------- helpers
-def build(factory, seed: int = 0):  # noqa: ANN001, ANN201
-    """Call ``factory()`` with the global RNG seeded (PyTorch's default init), without disturbing it."""
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        return factory()
-
-
 def spikes_in(shape: tuple[int, ...], seed: int = 1, rate: float = RATE) -> torch.Tensor:
     """Bernoulli input spikes of shape (T, *shape)."""
     return bernoulli_spikes(rate, T, shape, generator=torch.Generator().manual_seed(seed))
-
-
-def gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def neurons(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -90,33 +80,6 @@ def activities(records: list[tuple[str, torch.Tensor]]) -> list[tuple[str, Layer
     return [(name, layer_activity(s)) for name, s in records]
 
 
-def show(title: str, acts: list[tuple[str, LayerActivity]]) -> str:
-    rows = [f"{title}: " + ", ".join(f"{n}={a.rate:.4f}/{a.silent_fraction:.2f}/{a.synchrony:.1f}" for n, a in acts)]
-    print(rows[0], "(rate/silent/chi)")
-    return rows[0]
-
-
-def criteria_failures(acts: list[tuple[str, LayerActivity]], target: float) -> list[str]:
-    """The issue's acceptance criteria; one line per violation."""
-    bad = []
-    for name, a in acts:
-        if not (a.rate > 0 and abs(math.log2(a.rate / target)) <= 1.0):
-            bad.append(f"{name}: rate {a.rate:.4f} not within x2 of {target}")
-        if a.silent_fraction > 0.15:
-            bad.append(f"{name}: silent fraction {a.silent_fraction:.3f} > 0.15")
-        if not a.synchrony <= 20:
-            bad.append(f"{name}: synchrony chi {a.synchrony:.2f} > 20")
-    first_name, first = acts[0]
-    if abs(first.rate / target - 1.0) > 0.05:
-        bad.append(f"{first_name} (first layer): rate {first.rate:.4f} not within 5% of {target}")
-    return bad
-
-
-def assert_criteria(acts: list[tuple[str, LayerActivity]], target: float = RATE) -> None:
-    bad = criteria_failures(acts, target)
-    assert not bad, "\n".join(bad) + "\n" + show("measured", acts)
-
-
 def checksum(model: nn.Module) -> str:
     """sha256 over every state_dict entry, bit for bit."""
     h = hashlib.sha256()
@@ -128,22 +91,6 @@ def checksum(model: nn.Module) -> str:
 
 def snapshot(model: nn.Module) -> dict[str, bytes]:
     return {k: v.detach().cpu().contiguous().numpy().tobytes() for k, v in model.state_dict().items()}
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():  # noqa: ANN201
-    """One intra-op thread per test, restored after it: these small ops run 2-10x slower with two threads on a
-    busy 2-core host (thread wake-ups); the spikes of the MLP and the conv net were checked identical with 1 and 2."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def general():  # noqa: ANN201
-    """One "general" strategy instance shared by the tests that are not about planning (its plan cache saves time)."""
-    return get_strategies()["general"]()
 
 
 # --------------------------------------------------------------------------------------------- models

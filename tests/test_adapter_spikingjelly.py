@@ -23,6 +23,7 @@ from collections import OrderedDict
 import pytest
 import spikingjelly  # noqa: F401 - the framework under test must be installed: no importorskip
 import torch
+from acceptance import assert_criteria, build, gen, show  # noqa: E402
 from snninit_plugins.adapters.spikingjelly import SpikingJellyAdapter
 from spikingjelly.activation_based import functional, layer, neuron, surrogate
 from torch import nn
@@ -69,17 +70,6 @@ CALL_ORDER_STEPS = _call_order_steps()
 
 
 # --------------------------------------------------------------------------------------------- helpers
-def build(factory, seed: int = 0):
-    """Call ``factory()`` with the global RNG seeded (PyTorch's default init), without disturbing it."""
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        return factory()
-
-
-def gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
 def spikes_in(shape: tuple[int, ...], seed: int = 1, rate: float = RATE, steps: int = T) -> torch.Tensor:
     return bernoulli_spikes(rate, steps, shape, generator=gen(seed))
 
@@ -90,51 +80,9 @@ def activities(model: nn.Module, x: torch.Tensor) -> list[tuple[str, LayerActivi
     return [(name, layer_activity(s)) for name, s in rec.spikes.items()]
 
 
-def show(title: str, acts: list[tuple[str, LayerActivity]]) -> str:
-    line = f"{title}: " + ", ".join(f"{n}={a.rate:.4f}/{a.silent_fraction:.2f}/{a.synchrony:.1f}" for n, a in acts)
-    print(line, "(rate/silent/chi)")
-    return line
-
-
-def criteria_failures(acts: list[tuple[str, LayerActivity]], target: float = RATE, first_tol: float = 0.05
-                      ) -> list[str]:
-    bad = []
-    for name, a in acts:
-        if not (a.rate > 0 and abs(math.log2(a.rate / target)) <= 1.0):
-            bad.append(f"{name}: rate {a.rate:.4f} not within x2 of {target}")
-        if a.silent_fraction > 0.15:
-            bad.append(f"{name}: silent fraction {a.silent_fraction:.3f} > 0.15")
-        if not a.synchrony <= 20:
-            bad.append(f"{name}: synchrony chi {a.synchrony:.2f} > 20")
-    first_name, first = acts[0]
-    if abs(first.rate / target - 1.0) > first_tol:
-        bad.append(f"{first_name} (first layer): rate {first.rate:.4f} not within {first_tol:.0%} of {target}")
-    return bad
-
-
-def assert_criteria(acts: list[tuple[str, LayerActivity]], target: float = RATE, first_tol: float = 0.05) -> None:
-    bad = criteria_failures(acts, target, first_tol)
-    assert not bad, "\n".join(bad) + "\n" + show("measured", acts)
-
-
 def set_mode(model: nn.Module, mode: str) -> nn.Module:
     functional.set_step_mode(model, mode)
     return model
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One intra-op thread per test (small ops on a busy 2-core host), restored after it."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def general():
-    """One "general" strategy shared by the tests (its plan cache saves time: same layers, same plans)."""
-    return get_strategies()["general"]()
 
 
 @pytest.fixture(scope="module")

@@ -16,35 +16,20 @@ from torch import nn
 
 snn = pytest.importorskip("snntorch")
 
+from acceptance import gen  # noqa: E402
+
 import snninit_plugins.calibration as cal
 from snninit_plugins import apply_init
 from snninit_plugins.calibration import CalibrationError, CalibrationReport, calibrate
-from snninit_plugins.plugins import get_adapters, get_strategies
+from snninit_plugins.plugins import get_adapters
 from snninit_plugins.recording import record
 from snninit_plugins.simulator import bernoulli_spikes
 
 T, B, RATE, TOL = 25, 32, 0.1, 0.02
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def general():
-    return get_strategies()["general"]()
-
-
 def spikes(shape: tuple[int, ...], seed: int) -> torch.Tensor:
     return bernoulli_spikes(RATE, T, shape, generator=torch.Generator().manual_seed(seed))
-
-
-def gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def stack(depth: int, width: int, neuron=None) -> nn.Sequential:
