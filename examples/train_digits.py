@@ -96,10 +96,13 @@ def run(method: str, seed: int, data: tuple, epochs: int, batch: int, lr: float,
     torch.manual_seed(seed)
     model = DeepSNN()
     input_rate = float(x_tr.mean())
-    # "general@0.1": the general strategy with every layer at 0.1 spikes/step instead of the input rate
-    name, _, target = method.partition("@")
+    # "general@0.1": the general strategy with every layer at 0.1 spikes/step instead of the input rate;
+    # "general+centred": with centred rows (every row of weights sums to N mu_w)
+    spec, centred = method.removesuffix("+centred"), method.endswith("+centred")
+    name, _, target = spec.partition("@")
     apply_init(model, framework="snntorch", method=name, input_rate=input_rate, T=steps,
-               target_rate=float(target) if target else "preserve", generator=torch.Generator().manual_seed(seed))
+               target_rate=float(target) if target else "preserve", generator=torch.Generator().manual_seed(seed),
+               **({"centred_rows": True} if centred else {}))
 
     spikes_gen = torch.Generator().manual_seed(1000 + seed)
     test_spikes = encode(x_te, steps, torch.Generator().manual_seed(1))  # one fixed test encoding for every run
@@ -143,7 +146,8 @@ def table(results: list[dict], threshold: float) -> str:
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", nargs="+", default=list(METHODS),
-                        help="strategy names; NAME@RATE sets every layer's target rate (e.g. general@0.1)")
+                        help="strategy names; NAME@RATE sets every layer's target rate (e.g. general@0.1), "
+                             "NAME+centred centres the rows (e.g. general@0.1+centred)")
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per method")
     parser.add_argument("--steps", type=int, default=T, help="time steps T per image")
