@@ -7,7 +7,6 @@ weights, bit for bit), and are undone if any of them fails.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 import sys
@@ -224,7 +223,6 @@ def plan_model(units: list[Unit], strategy: Strategy, first: InputMoments, targe
     :func:`_norm_affine`, when the strategy sets BatchNorms.
     """
     reports: list[LayerReport] = []
-    centred: Strategy | None = None
     previous: LayerPlan | None = None
     scale = 1.0
     rates: dict[str, float] = {}  # planned mean activity after each unit and stateless module (shortcuts)
@@ -246,14 +244,8 @@ def plan_model(units: list[Unit], strategy: Strategy, first: InputMoments, targe
             moments = _mix(moments, ff_fan, InputMoments.spikes(target), rec_fan)
         spec = LayerSpec(unit.synapses[0][0], unit.info.neuron, unit.fan_in, unit.fan_out, pool=unit.pool,
                          pool_kind=unit.pool_kind, pool_correlation=unit.pool_correlation,
-                         pool_windows=unit.pool_windows)
-        planner = strategy
-        if unit.norms and strategy.sets_batchnorm and not strategy.centred_rows:
-            if centred is None:
-                centred = copy.copy(strategy)
-                centred.centred_rows, centred._cache = True, {}
-            planner = centred
-        plan = planner.plan(spec, moments, target, n_steps)
+                         pool_windows=unit.pool_windows, centred_rows=bool(unit.norms) and strategy.sets_batchnorm)
+        plan = strategy.plan(spec, moments, target, n_steps)
         notes = [*unit.notes, *notes]
         identity_rate = rates.get(unit.identity, 0.0) if unit.identity else 0.0
         affine = None

@@ -50,6 +50,9 @@ class LayerSpec:
     pool_kind: Literal["max", "avg"] = "max"
     pool_correlation: float = 0.0
     pool_windows: tuple[tuple[int, ...], ...] | None = None
+    #: the rows act as centred whatever the strategy's option (a BatchNorm before the neuron removes each
+    #: channel's own mean drive)
+    centred_rows: bool = False
 
     def __post_init__(self) -> None:
         if int(self.fan_in) != self.fan_in or self.fan_in < 1:
@@ -65,7 +68,7 @@ class LayerSpec:
     def key(self) -> tuple:
         """Everything but the name: identical layers share one solve."""
         return (self.neuron, self.fan_in, self.fan_out, self.default_weight_std, self.pool, self.pool_kind,
-                self.pool_correlation, self.pool_windows)
+                self.pool_correlation, self.pool_windows, self.centred_rows)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,9 +167,13 @@ class Strategy:
     # -- shared machinery ----------------------------------------------------------------------
     def drive(self, layer: LayerSpec, moments: InputMoments, mu: float, sigma: float, bias: float = 0.0,
               law: str = "auto") -> SynapticInput:
-        return SynapticInput(layer.fan_in, mu, sigma, moments, bias=bias, centred_rows=self.centred_rows, law=law,
-                             pool=layer.pool, pool_kind=layer.pool_kind, pool_correlation=layer.pool_correlation,
-                             pool_windows=layer.pool_windows)
+        return SynapticInput(layer.fan_in, mu, sigma, moments, bias=bias, centred_rows=self.rows_centred(layer),
+                             law=law, pool=layer.pool, pool_kind=layer.pool_kind,
+                             pool_correlation=layer.pool_correlation, pool_windows=layer.pool_windows)
+
+    def rows_centred(self, layer: LayerSpec) -> bool:
+        """Whether the layer's rows sum exactly to N mu_w: the strategy's option, or forced by the layer."""
+        return self.centred_rows or layer.centred_rows
 
     def predict(self, layer: LayerSpec, drive: SynapticInput, n_steps: int | None, **kw: object) -> RatePrediction:
         return density(layer.neuron, drive, n_steps=n_steps, n_cells=self.n_cells, **kw)
@@ -191,7 +198,7 @@ class Strategy:
         # the output's autocorrelation is used by the next layer only when its rows are centred, and only that
         # of subtract-reset trains: it corrected 6 of 24 such stacks (benchmarks/depth.py --centred) and put 4
         # of 24 value-reset stacks off target, whose trains are anti-correlated after a spike (F < 1)
-        carry = self.centred_rows and layer.neuron.reset == "subtract"
+        carry = self.rows_centred(layer) and layer.neuron.reset == "subtract"
         pred = self.predict(layer, drive, n_steps, surrogate=self.surrogate, autocorrelation=carry)
         # G is informational: a coarser density (100 cells, 7 nodes) gives it to about 0.01
         gain = (layer_gain(density, layer.neuron, drive, n_steps=n_steps, n_cells=100, n_nodes=7)
@@ -200,7 +207,7 @@ class Strategy:
         moment = pred.surrogate_moment or 0.0
         return LayerPlan(
             name=layer.name, strategy=self.name, weight_mean=mu, weight_std=sigma, bias=bias,
-            centred_rows=self.centred_rows, weight_law=self.weight_law, keep_weights=keep_weights,
+            centred_rows=self.rows_centred(layer), weight_law=self.weight_law, keep_weights=keep_weights,
             input=moments, target_rate=target, rate=float(pred.rate), rate_spread=float(pred.rate_spread),
             free_mean=free_mean, free_std=free_std, gain=gain,
             gradient_gain=layer.outputs * (mu * mu + sigma * sigma) * moment,
