@@ -390,5 +390,5 @@ def apply_init(
 
         report = dataclasses.replace(report, calibration=run_calibration(
             model, report, sample, framework=adapter.name, tol=calibrate_tol, max_passes=calibrate_passes,
-            fresh=fresh_sample))
+            fresh=fresh_sample, units=units))
     return report

@@ -631,6 +631,7 @@ def calibrate(
     max_passes: float = 5.0,
     fresh: torch.Tensor | None = None,
     knobs: dict[str, Knob] | None = None,
+    units: list[Unit] | None = None,
 ) -> CalibrationReport:
     r"""Measure every planned layer's rate on ``sample`` and correct it, in order, until within ``tol`` of its target.
 
@@ -645,6 +646,7 @@ def calibrate(
         fresh: another input batch; if given, the calibrated model's rates on it are measured (one more
             pass, reported apart: a check that the correction is not fitted to the sample's noise).
         knobs: per layer name, a :class:`Knob` to use instead of the weight shift (or the BatchNorm bias).
+        units: the walker's pairing of this model on this sample (``apply_init`` passes it, saving a run).
 
     Returns:
         A :class:`CalibrationReport` (``print`` it; ``as_dict()`` for JSON).
@@ -661,7 +663,8 @@ def calibrate(
     if not isinstance(sample, torch.Tensor) or sample.dim() < 2:
         raise CalibrationError("sample must be a time-major tensor [T, batch, ...]")
     adapter = _adapter(report.framework if framework == "auto" else framework, model)
-    units, _ = find_units(model, adapter, sample)  # its run keeps BatchNorm running statistics
+    if units is None:  # apply_init passes the pairing it found on this sample; else find it (one run)
+        units, _ = find_units(model, adapter, sample)
     pairs = _match(units, report)
     units = [u for u, _ in pairs]
     knobs = dict(knobs or {})
