@@ -159,7 +159,8 @@ class LayerActivity:
         saturated_fraction: fraction of neurons with ``rate_per_neuron >= 0.95``.
         synchrony: :math:`\chi = \overline{\mathrm{Var}_t(\bar s)} / (\overline{\mathrm{Var}_t(s_i)} / N)`, variances
             over time per sample, numerator and denominator averaged over samples (and neurons) before the ratio;
-            1 for independent neurons, N for lock-step; nan if no neuron varies.
+            1 for independent neurons, N for lock-step; nan if no neuron varies. Taken after the onset from rest
+            (``onset_steps`` of :func:`layer_activity`: the first fifth of the window by default).
         fano: mean over neurons with a nonzero mean count of :math:`\mathrm{Var}_b(n)/E_b(n)` of the spike count
             ``n`` over the window, across samples (unbiased variance); nan with fewer than 2 samples.
     """
@@ -178,20 +179,31 @@ class LayerActivity:
         return d
 
 
-def layer_activity(spikes: torch.Tensor, *, skip_steps: int = 0) -> LayerActivity:
+def layer_activity(spikes: torch.Tensor, *, skip_steps: int = 0, onset_steps: int | None = None) -> LayerActivity:
     """Summarise spikes of shape ``(T, B, N)`` (or ``(T, B, *features)``, flattened to N); see :class:`LayerActivity`.
 
-    ``skip_steps`` drops an initial transient, for stationary measurements.
+    ``skip_steps`` drops an initial transient from every measurement, for stationary measurements.
+
+    ``onset_steps`` more steps are left out of the synchrony chi only (default: the first fifth of the remaining
+    window, ``T // 5``). Every sample starts from rest, so the population rate rises from 0 at the same steps in
+    every sample; over a whole short window that deterministic rise alone gives a large chi in a large layer:
+    a 1728-neuron conv layer whose rate rises over its first 5 of 25 steps measures chi 17.7 over the window and
+    2.0 after the onset (snnTorch tutorial conv net). That is the clock, not neurons firing together; neurons in
+    lock-step still give chi = N after the onset.
     """
     if spikes.ndim < 3:
         raise InputSpecError(f"spikes must have shape (T, B, N...), got {tuple(spikes.shape)}")
     if not 0 <= skip_steps < spikes.shape[0]:
         raise InputSpecError(f"skip_steps must lie in [0, T) = [0, {spikes.shape[0]}), got {skip_steps}")
     s = spikes[skip_steps:].reshape(spikes.shape[0] - skip_steps, spikes.shape[1], -1).to(torch.float64)
+    onset = s.shape[0] // 5 if onset_steps is None else onset_steps
+    if not 0 <= onset <= s.shape[0] - 2:
+        raise InputSpecError(f"onset_steps must leave at least 2 of the {s.shape[0]} steps for chi, got {onset}")
     n_samples, n = s.shape[1], s.shape[2]
     per_neuron = s.mean(dim=(0, 1))
-    var_pop = s.mean(dim=2).var(dim=0, unbiased=False).mean()
-    var_single = s.var(dim=0, unbiased=False).mean()
+    late = s[onset:]
+    var_pop = late.mean(dim=2).var(dim=0, unbiased=False).mean()
+    var_single = late.var(dim=0, unbiased=False).mean()
     synchrony = float(var_pop / (var_single / n)) if var_single > 0 else math.nan
     fano = math.nan
     if n_samples >= 2:

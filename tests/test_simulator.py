@@ -197,6 +197,23 @@ def test_independent_neurons_have_chi_near_one() -> None:
     assert abs(act.rate - 0.2) < 5 * math.sqrt(0.16 / (t_steps * batch * n))
 
 
+def test_chi_leaves_out_the_onset_from_rest_but_still_sees_lock_step() -> None:
+    g = torch.Generator().manual_seed(0)
+    t_steps, batch, n = 25, 16, 1024
+    s = bernoulli_spikes(0.1, t_steps, (batch, n), generator=g)
+    s[:4] = 0.0  # every sample silent for 4 steps: the deterministic onset of a layer started from rest
+    whole = layer_activity(s, onset_steps=0)
+    # Var_t of the population mean is about r^2 (d/T)(1 - d/T) with d = 4: chi = 0.01 * 0.134 / (0.09/1024) = 15
+    assert whole.synchrony > 10
+    assert layer_activity(s).synchrony < 1.2  # default onset: the first 25 // 5 = 5 steps
+    assert layer_activity(s).rate == whole.rate == pytest.approx(float(s.mean()))  # the rate keeps every step
+    lock = bernoulli_spikes(0.3, t_steps, (batch, 1), generator=g).expand(t_steps, batch, 64).clone()
+    lock[:4] = 0.0
+    assert layer_activity(lock).synchrony == pytest.approx(64, rel=1e-12)
+    with pytest.raises(InputSpecError, match="onset_steps must leave at least 2"):
+        layer_activity(s, onset_steps=24)
+
+
 def test_silent_saturated_fractions_and_skip_steps() -> None:
     g = torch.Generator().manual_seed(0)
     s = bernoulli_spikes(0.5, 50, (4, 10), generator=g)
