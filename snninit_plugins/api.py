@@ -214,6 +214,29 @@ def _norm_affine(spec: LayerSpec, plan: LayerPlan, norm: nn.Module, branches: in
     return math.sqrt(variance / branches), mean / branches
 
 
+def _centring_reason(unit: Unit, readout: bool) -> str | None:
+    """Why this unit's weight rows are centred whatever the strategy's option, or None (theory.md section 8).
+
+    Stratified row sums give every neuron its own mean drive (quenched heterogeneity, which keeps a deep MLP's
+    gain low). Where one row drives many neurons or decides the output that does not work:
+
+    * a BatchNorm before the neuron removes each channel's mean anyway;
+    * a conv row drives a whole feature map, so a low row sum silences the whole channel (the SpikingJelly
+      conv net: 27-40% silent neurons with stratified rows, none with centred ones);
+    * the readout (the last spiking layer) has few rows and no layer after it to carry heterogeneity: with
+      stratified sums its top one or two neurons fire for every input (a 10-neuron readout of the snnTorch
+      tutorial conv net: 0.065 +- 0.030 spikes/step over 8 seeds for a target of 0.1, and 10-20% silent; centred:
+      0.105 +- 0.005).
+    """
+    if unit.norms:
+        return "BatchNorm"
+    if unit.synapses[0][1].weight.dim() > 2:
+        return "conv: one row per feature map"
+    if readout:
+        return "readout: the last spiking layer"
+    return None
+
+
 def plan_model(units: list[Unit], strategy: Strategy, first: InputMoments, target_rate: TargetRate,
                n_steps: int | None) -> list[LayerReport]:
     """Plan every unit in order, each fed by the previous unit's predicted output.
@@ -242,11 +265,14 @@ def plan_model(units: list[Unit], strategy: Strategy, first: InputMoments, targe
         rec_fan = unit.fan_in - ff_fan
         if rec_fan:  # recurrent weights carry the layer's own spikes at its target rate
             moments = _mix(moments, ff_fan, InputMoments.spikes(target), rec_fan)
+        centre = _centring_reason(unit, i == len(units) - 1) if strategy.sets_batchnorm else None
         spec = LayerSpec(unit.synapses[0][0], unit.info.neuron, unit.fan_in, unit.fan_out, pool=unit.pool,
                          pool_kind=unit.pool_kind, pool_correlation=unit.pool_correlation,
-                         pool_windows=unit.pool_windows, centred_rows=bool(unit.norms) and strategy.sets_batchnorm)
+                         pool_windows=unit.pool_windows, centred_rows=centre is not None)
         plan = strategy.plan(spec, moments, target, n_steps)
         notes = [*unit.notes, *notes]
+        if centre and not plan.keep_weights and not unit.norms:
+            notes.append(f"rows centred ({centre})")
         identity_rate = rates.get(unit.identity, 0.0) if unit.identity else 0.0
         affine = None
         names = ", ".join(n for n, _ in unit.norms)

@@ -252,17 +252,10 @@ def test_convnet_pairs_the_tutorial_layers_and_its_readout_is_silent_before(styl
         assert layer.plan.rate == pytest.approx(report.input.mean, rel=0.02)
 
 
-CONV_REASON = (
-    "conv net (tutorial 7: Conv2d -> MaxPool2d -> Leaky), measured after init with the max-pooled current "
-    "modelled: lif1 0.085 (chi 17.7), lif2 0.085 (chi 25: overlapping receptive fields correlate neighbours, chi "
-    "over all neurons of a conv layer is 21-24 already before init), readout lif3 0.035 (x2 missed: its input, "
-    "lif2's spatially correlated spikes, is not the independent input the plan assumes); first layer -15% "
-    "(12 channels of 25 weights: too few rows for the 5% criterion)")
-
-
-@pytest.mark.xfail(strict=True, reason=CONV_REASON)
 @pytest.mark.parametrize("style", ["sequential", "tutorial"])
 def test_convnet_meets_the_acceptance_criteria(style: str, general) -> None:  # noqa: ANN001
+    """Conv rows and the readout's rows are centred, every row's entries stratified (measured over 8 seeds:
+    layer 1 0.1028 +- 2.4%, readout 0.105 +- 5%); chi is taken after the onset (whole window: 22 and 33)."""
     model = build(conv_sequential if style == "sequential" else TutorialConvNet)
     x = spikes_in((B, 1, 28, 28))
     run = record_steps if style == "sequential" else record_loop
