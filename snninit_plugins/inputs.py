@@ -47,6 +47,9 @@ class InputMoments:
     different rates); it feeds the quenched drift spread of the next layer. ``autocorrelation`` holds
     rho(d), d = 1, 2, ..., the correlation of one unit's activity d steps apart (empty: independent
     steps); bursty spike trains (rho > 0) make the next membrane fluctuate more (:func:`noise_factor`).
+    ``correlation`` is the correlation of two units' activity in the same step (0: independent units; the
+    neurons of a layer that all see the same inputs fire partly together); the shot-noise law then draws
+    the number of active inputs from an overdispersed law (:meth:`SynapticInput.active_count_law`).
     """
 
     mean: float
@@ -54,6 +57,7 @@ class InputMoments:
     spiking: bool = False
     unit_spread: float = 0.0
     autocorrelation: tuple[float, ...] = ()
+    correlation: float = 0.0
 
     def __post_init__(self) -> None:
         if not all(math.isfinite(v) for v in (self.mean, self.second, self.unit_spread)):
@@ -75,16 +79,20 @@ class InputMoments:
             raise InputSpecError(f"a spike rate must lie in [0, 1] spikes/step, got {self.mean}")
         if not all(math.isfinite(r) and -1.0 <= r <= 1.0 for r in self.autocorrelation):
             raise InputSpecError(f"autocorrelations must lie in [-1, 1], got {self.autocorrelation}")
+        if not (math.isfinite(self.correlation) and -1.0 <= self.correlation <= 1.0):
+            raise InputSpecError(f"the units' correlation must lie in [-1, 1], got {self.correlation}")
 
     @classmethod
-    def spikes(cls, rate: float, unit_spread: float = 0.0, autocorrelation: tuple[float, ...] = ()) -> InputMoments:
+    def spikes(cls, rate: float, unit_spread: float = 0.0, autocorrelation: tuple[float, ...] = (),
+               correlation: float = 0.0) -> InputMoments:
         """Spikes at ``rate`` per step (m = q = rate), units' rates spread by ``unit_spread``, trains
-        correlated over time by ``autocorrelation`` (Bernoulli: none)."""
+        correlated over time by ``autocorrelation`` (Bernoulli: none) and across units by ``correlation``."""
         rate = float(rate)
         if not 0.0 <= rate <= 1.0 or not math.isfinite(rate):
             raise InputSpecError(f"a spike rate must lie in [0, 1] spikes/step, got {rate}")
         spread = min(float(unit_spread), math.sqrt(max(rate - rate * rate, 0.0)))
-        return cls(rate, rate, spiking=True, unit_spread=spread, autocorrelation=tuple(autocorrelation))
+        return cls(rate, rate, spiking=True, unit_spread=spread, autocorrelation=tuple(autocorrelation),
+                   correlation=float(correlation))
 
     @classmethod
     def analog(cls, mean: float, second: float) -> InputMoments:
@@ -126,10 +134,12 @@ class InputMoments:
     def scaled(self, factor: float) -> InputMoments:
         """The same activity ``factor`` times as often (m, q and the spread scale); used for the layer gain."""
         if self.spiking:
-            return InputMoments.spikes(min(self.mean * factor, 1.0), self.unit_spread * factor, self.autocorrelation)
+            return InputMoments.spikes(min(self.mean * factor, 1.0), self.unit_spread * factor, self.autocorrelation,
+                                       self.correlation)
         mean = self.mean * factor
         return InputMoments(mean, max(self.second * factor, mean * mean), spiking=False,
-                            unit_spread=self.unit_spread * factor, autocorrelation=self.autocorrelation)
+                            unit_spread=self.unit_spread * factor, autocorrelation=self.autocorrelation,
+                            correlation=self.correlation)
 
 
 def noise_factor(beta: float, alpha: float | None, autocorrelation: tuple[float, ...],
@@ -412,10 +422,31 @@ class SynapticInput:
         if not self.uses_shot_noise:
             return MixtureLaw(np.array([1.0]), np.array([drift]), np.array([math.sqrt(self.noise_variance)]))
         n, p = self.fan_in, self.moments.mean
-        k = np.arange(n + 1)
-        pmf = stats.binom.pmf(k, n, p)
-        keep = pmf > 1e-10
-        k, pmf = k[keep], pmf[keep] / pmf[keep].sum()
+        k, pmf, units = self.active_count_law()
         row_mean = (drift - self.bias) / (n * p) if p > 0 else self.weight_mean  # the neuron's own w_bar_i
-        var_k = self.weight_std**2 * k * (n - k) / max(n - 1, 1)
+        var_k = self.weight_std**2 * k * (units - k) / max(units - 1, 1)
         return MixtureLaw(pmf, k * row_mean + self.bias, np.sqrt(var_k))
+
+    def active_count_law(self) -> tuple[np.ndarray, np.ndarray, int]:
+        r"""Law of the number K of active inputs in a step: (support, pmf, effective units n').
+
+        K is a sum of N Bernoulli units whose rates spread by u across units: mean N m, variance
+        N (m - m^2 - u^2), less than Binomial(N, m) gives. It is taken as Binomial(n', p') with the same
+        mean and variance, n' = N m^2 / (m^2 + u^2) units at p' = N m / n' (the shot-noise mixture then
+        also has the right within-K variance, sigma_w^2 K (n' - K) / (n' - 1)). Units that fire partly
+        together (``correlation`` c > 0) make K overdispersed by chi = 1 + (N - 1) c (the synchrony
+        index): Beta-Binomial(n', p') with intra-class correlation (chi - 1) / (n' - 1).
+        """
+        n, p, u = self.fan_in, self.moments.mean, self.moments.unit_spread
+        units = int(min(n, max(1, round(n * p * p / (p * p + u * u))))) if p > 0 else n
+        pe = min(n * p / units, 1.0)
+        k = np.arange(units + 1)
+        chi = 1.0 + (n - 1) * self.moments.correlation
+        if chi > 1.0 and units > 1 and 0.0 < pe < 1.0:
+            icc = min((chi - 1.0) / (units - 1), 0.99)
+            size = 1.0 / icc - 1.0
+            pmf = stats.betabinom.pmf(k, units, pe * size, (1.0 - pe) * size)
+        else:
+            pmf = stats.binom.pmf(k, units, pe)
+        keep = pmf > 1e-10
+        return k[keep], pmf[keep] / pmf[keep].sum(), units

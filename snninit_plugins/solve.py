@@ -70,7 +70,7 @@ def solve_weight_mean(
     if guess is not None:
         # the rate's relative tolerance follows xtol (a coarse search needs no 0.02% precision)
         mu = _secant(lambda x: excess(x) + target_rate, guess, 0.02 * unit, target_rate, xtol * step,
-                     ftol=max(2e-4, xtol))
+                     ftol=max(5e-4, xtol))
         if mu is not None:
             return mu
     lo, hi = drive.weight_mean - unit, drive.weight_mean + unit

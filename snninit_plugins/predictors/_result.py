@@ -52,6 +52,8 @@ class RatePrediction:
         surrogate_moment: E[f'(H - theta)^2] over that distribution, when a surrogate was given.
         autocorrelation: rho(d), d = 1, 2, ..., of one neuron's output spike train, averaged over the
             population (density method without filter or refractory period; empty otherwise).
+        correlation: correlation of two neurons' spikes in the same step, from the active-input count
+            they share (density method with the shot-noise law; 0 otherwise).
     """
 
     rate: float
@@ -63,6 +65,7 @@ class RatePrediction:
     membrane: MembraneDistribution | None = None
     surrogate_moment: float | None = None
     autocorrelation: tuple[float, ...] = ()
+    correlation: float = 0.0
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)

@@ -95,14 +95,17 @@ class LayerPlan:
     regime: str
     #: rho(d), d = 1, 2, ... of a neuron's output spike train (density method), carried to the next layer
     autocorrelation: tuple[float, ...] = ()
+    #: correlation of two neurons' spikes in one step (they share their inputs), carried to the next layer
+    correlation: float = 0.0
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        d["input"] = {"mean": self.input.mean, "second": self.input.second, "unit_spread": self.input.unit_spread}
+        d["input"] = {"mean": self.input.mean, "second": self.input.second, "unit_spread": self.input.unit_spread,
+                      "correlation": self.input.correlation}
         return d
 
     def output_moments(self) -> InputMoments:
-        """What the next layer receives: spikes at the predicted rate, spread as predicted.
+        """What the next layer receives: spikes at the predicted rate, spread and correlated as predicted.
 
         A rate within the solver's tolerance (0.1%) of the target is carried as the target itself, so
         that identical layers downstream share one solve.
@@ -113,7 +116,7 @@ class LayerPlan:
         rho = tuple(round(r, 3) for r in self.autocorrelation)
         while rho and rho[-1] == 0.0:
             rho = rho[:-1]
-        return InputMoments.spikes(_round(rate), _round(self.rate_spread, 2), rho)
+        return InputMoments.spikes(_round(rate), _round(self.rate_spread, 2), rho, _round(self.correlation, 2))
 
 
 def _round(x: float, digits: int = 4) -> float:
@@ -212,6 +215,7 @@ class Strategy:
             free_mean=free_mean, free_std=free_std, gain=gain,
             gradient_gain=layer.outputs * (mu * mu + sigma * sigma) * moment,
             in_regime=pred.in_regime, regime=pred.regime, autocorrelation=pred.autocorrelation,
+            correlation=float(pred.correlation),
         )
 
 
