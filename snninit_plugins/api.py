@@ -185,11 +185,40 @@ def _layer_input(previous: LayerPlan | None, scale: float, first: InputMoments) 
 
 
 def _mix(ff: InputMoments, ff_fan: int, rec: InputMoments, rec_fan: int) -> InputMoments:
-    """Per-input average moments of feed-forward and recurrent inputs together."""
+    """Per-input average moments of feed-forward and recurrent inputs together.
+
+    The units' spread of the mixture is that of the two groups' unit means pooled:
+    :math:`u^2 = \sum_g n_g (u_g^2 + m_g^2) / n - m^2`.
+    """
     n = ff_fan + rec_fan
     mean = (ff_fan * ff.mean + rec_fan * rec.mean) / n
     second = (ff_fan * ff.second + rec_fan * rec.second) / n
-    return InputMoments(mean, max(second, mean * mean), spiking=ff.spiking and rec.spiking)
+    spread2 = (ff_fan * (ff.unit_spread**2 + ff.mean**2) + rec_fan * (rec.unit_spread**2 + rec.mean**2)) / n - mean**2
+    second = max(second, mean * mean)
+    spread = min(math.sqrt(max(spread2, 0.0)), math.sqrt(max(second - mean * mean, 0.0)))
+    return InputMoments(mean, second, spiking=ff.spiking and rec.spiking, unit_spread=spread)
+
+
+def _self_consistent(strategy: Strategy, spec: LayerSpec, plan: LayerPlan, feed_forward: InputMoments, ff_fan: int,
+                     rec_fan: int, target: float, n_steps: int | None, passes: int = 4) -> tuple[LayerPlan, str]:
+    """Re-plan a recurrent layer until the spread of its own rates, fed back, is the spread it predicts.
+
+    The recurrent weights carry the layer's own spikes: a neuron's drift :math:`\sum_j w_{ij} r_j` inherits the
+    spread of the rates r_j across the layer, which widens the spread again (a self-consistent, mean-field
+    state). The first plan assumes recurrent input at the target rate from identical units; each pass feeds the
+    plan's predicted rate spread back into the recurrent input, until it moves by less than 5% (at most 4
+    passes: the spread converges geometrically, by a factor of about 0.4 per pass on the Norse recurrent layer).
+    """
+    spread = 0.0
+    for _ in range(passes):
+        new_spread = plan.rate_spread
+        if abs(new_spread - spread) <= 0.05 * max(new_spread, 1e-6):
+            break
+        spread = new_spread
+        moments = _mix(feed_forward, ff_fan, InputMoments.spikes(target, unit_spread=spread), rec_fan)
+        plan = strategy.plan(spec, moments, target, n_steps)
+    return plan, (f"recurrent input planned with the layer's own rate spread {plan.rate_spread:.3g} fed back "
+                  "(self-consistent)")
 
 
 def _norm_affine(spec: LayerSpec, plan: LayerPlan, norm: nn.Module, branches: int = 1,
@@ -263,13 +292,17 @@ def plan_model(units: list[Unit], strategy: Strategy, first: InputMoments, targe
         ff_fan = sum(fan_in(m) for n, m in unit.synapses
                      if not n.startswith(unit.name + ".") or n.startswith(unit.name + ".input"))
         rec_fan = unit.fan_in - ff_fan
+        feed_forward = moments
         if rec_fan:  # recurrent weights carry the layer's own spikes at its target rate
-            moments = _mix(moments, ff_fan, InputMoments.spikes(target), rec_fan)
+            moments = _mix(feed_forward, ff_fan, InputMoments.spikes(target), rec_fan)
         centre = _centring_reason(unit, i == len(units) - 1) if strategy.sets_batchnorm else None
         spec = LayerSpec(unit.synapses[0][0], unit.info.neuron, unit.fan_in, unit.fan_out, pool=unit.pool,
                          pool_kind=unit.pool_kind, pool_correlation=unit.pool_correlation,
                          pool_windows=unit.pool_windows, centred_rows=centre is not None)
         plan = strategy.plan(spec, moments, target, n_steps)
+        if rec_fan and not plan.keep_weights:
+            plan, spread_note = _self_consistent(strategy, spec, plan, feed_forward, ff_fan, rec_fan, target, n_steps)
+            notes.append(spread_note)
         notes = [*unit.notes, *notes]
         if centre and not plan.keep_weights and not unit.norms:
             notes.append(f"rows centred ({centre})")

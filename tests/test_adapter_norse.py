@@ -181,19 +181,17 @@ def test_recurrent_weights_are_rewritten_in_place_and_the_diagonal_stays_zero(au
     assert off.std().item() == pytest.approx(layer.plan.weight_std, rel=0.1)
 
 
-RECURRENT_REASON = (
-    "LIFRecurrentCell(64, 64) after Linear(256, 64) + LIFCell, planned at 0.1 with its own spikes as recurrent input "
-    "at the target rate: measured 0.214 at T=25 (x2.1; per-neuron rates 0.004..0.54: the quenched recurrent weights "
-    "feed back each neuron's own excess), feed-forward layer 0.093")
-
-
-@pytest.mark.xfail(strict=True, reason=RECURRENT_REASON)
-def test_a_recurrent_layer_fires_within_a_factor_two_of_its_target(general) -> None:
+def test_a_recurrent_layer_meets_the_criteria_with_its_own_rate_spread_fed_back(general) -> None:
+    """Planned with recurrent input from identical units at the target rate the layer fired 0.214 (x2.1): each
+    neuron's drift inherits the spread of the rates it receives. Fed back until self-consistent: measured
+    0.0958/0.06/1.0 and 0.107/0.00/1.2 (rate/silent/chi)."""
     model = build(lambda: norse.SequentialState(nn.Linear(WIDTH, 64), norse.LIFCell(), norse.LIFRecurrentCell(64, 64)))
-    apply_init(model, framework="norse", method=general, input_rate=RATE, T=T, generator=gen(0))
+    report = apply_init(model, framework="norse", method=general, input_rate=RATE, T=T, generator=gen(0))
+    assert any("own rate spread" in note for note in report[1].notes), report[1].notes
+    assert report[1].plan.input.unit_spread > 0.05  # the fed-back spread is in the planned input
     acts = activities(model, spikes_in((B, WIDTH)))
     show("recurrent after", acts)
-    assert abs(math.log2(dict(acts)["2"].rate / RATE)) <= 1
+    assert_criteria(acts)
 
 
 # --------------------------------------------------------------------------------------------- 3. skipped
@@ -343,16 +341,22 @@ def test_the_lifted_convnet_fires_exactly_as_the_stepped_one(conv_runs) -> None:
 
 
 CONV_REASON = (
-    "conv net (Conv2d -> LIFCell -> MaxPool2d, Norse idiom), measured after init at T=25: layer 1 0.085 (-15%: 12 "
-    "channels of 25 weights are too few rows for the 5% criterion; chi 45: neighbouring positions share inputs), "
-    "layer 4 0.165 (silent 0.24, chi 92: whole channels fall silent or fire together), layer 8 0.213 (x2.13 over, "
-    "silent 0.23: its max-pooled input is spatially correlated, not the independent spikes the plan assumes)")
+    "conv net (Conv2d -> LIFCell -> MaxPool2d, Norse idiom), measured after init at T=25: layer 1 0.1055 (+5.5%, "
+    "the same for generator seeds 0-3; i.i.d. entries with centred row sums average 0.1023 over 6 seeds: the "
+    "planner's own +2.3% for 25 inputs of which 2.5 are active per step, plus 3% from the stratified entries), "
+    "layer 4 0.145/0.00/2.8, layer 8 0.158/0.00/1.2 (rate/silent/chi): only the 5% first-layer criterion fails")
 
 
 @pytest.mark.xfail(strict=True, reason=CONV_REASON)
 @pytest.mark.parametrize("style", ["cells", "lifted"])
 def test_convnet_meets_the_acceptance_criteria(style: str, conv_runs) -> None:
     assert_criteria(conv_runs[style][3])
+
+
+@pytest.mark.parametrize("style", ["cells", "lifted"])
+def test_convnet_meets_every_other_criterion_and_layer_1_within_8_percent(style: str, conv_runs) -> None:
+    """Everything the xfail above asks but the 5% on layer 1 (measured +5.5%)."""
+    assert_criteria(conv_runs[style][3], first_tol=0.08)
 
 
 # --------------------------------------------------------------------------------------------- 7. ConvNet4
