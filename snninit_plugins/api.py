@@ -185,7 +185,7 @@ def _layer_input(previous: LayerPlan | None, scale: float, first: InputMoments) 
 
 
 def _mix(ff: InputMoments, ff_fan: int, rec: InputMoments, rec_fan: int) -> InputMoments:
-    """Per-input average moments of feed-forward and recurrent inputs together.
+    r"""Per-input average moments of feed-forward and recurrent inputs together.
 
     The units' spread of the mixture is that of the two groups' unit means pooled:
     :math:`u^2 = \sum_g n_g (u_g^2 + m_g^2) / n - m^2`.
@@ -201,7 +201,7 @@ def _mix(ff: InputMoments, ff_fan: int, rec: InputMoments, rec_fan: int) -> Inpu
 
 def _self_consistent(strategy: Strategy, spec: LayerSpec, plan: LayerPlan, feed_forward: InputMoments, ff_fan: int,
                      rec_fan: int, target: float, n_steps: int | None, passes: int = 4) -> tuple[LayerPlan, str]:
-    """Re-plan a recurrent layer until the spread of its own rates, fed back, is the spread it predicts.
+    r"""Re-plan a recurrent layer until the spread of its own rates, fed back, is the spread it predicts.
 
     The recurrent weights carry the layer's own spikes: a neuron's drift :math:`\sum_j w_{ij} r_j` inherits the
     spread of the rates r_j across the layer, which widens the spread again (a self-consistent, mean-field

@@ -12,7 +12,6 @@ Acceptance criteria of the issue, for every spiking layer: ``|log2(rate / target
 
 from __future__ import annotations
 
-import math
 import subprocess
 import sys
 

