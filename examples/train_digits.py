@@ -154,15 +154,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--threshold", type=float, default=0.8, help="test accuracy for 'epochs to'")
-    parser.add_argument("--quick", action="store_true", help="smoke test: 1 seed, 2 epochs, T=10, 256 train / 150 test images")
+    parser.add_argument("--quick", action="store_true", help="smoke test: 1 seed, 3 epochs, T=10, 512 train / 150 test images")
     parser.add_argument("--out", help="also write the table to this file")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(1)  # small matrices: one thread is as fast, and leaves the other cores alone
     data = load_data()
     if args.quick:
-        args.seeds, args.epochs, args.steps = 1, 2, 10
-        data = (data[0][:256], data[1][:256], data[2][:150], data[3][:150])
+        args.seeds, args.epochs, args.steps = 1, 3, 10
+        data = (data[0][:512], data[1][:512], data[2][:150], data[3][:150])
     start = time.perf_counter()
     results = []
     for method in args.methods:

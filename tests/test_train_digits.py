@@ -30,11 +30,11 @@ def test_every_method_runs_and_is_tabulated(quick) -> None:
     rows = [line.split() for line in text.splitlines()]
     assert {row[0] for row in rows if row and row[0] in td.METHODS} == set(td.METHODS)
     for r in results.values():
-        assert len(r["accs"]) == 2  # --quick: two epochs
+        assert len(r["accs"]) == 3  # --quick: three epochs
         assert all(0.0 <= a <= 1.0 for a in r["accs"])
         assert len(r["rates"]) == td.HIDDEN + 1  # every hidden layer and the output layer
         assert all(math.isfinite(x) and 0.0 <= x <= 1.0 for x in r["rates"])
-        assert r["reached"] is None or r["reached"] in (1, 2)
+        assert r["reached"] is None or r["reached"] in (1, 2, 3)
 
 
 def test_init_rates_tell_the_methods_apart(quick) -> None:
@@ -50,7 +50,8 @@ def test_init_rates_tell_the_methods_apart(quick) -> None:
 def test_quick_training_moves_off_chance_unless_silent(quick) -> None:
     _, results, _ = quick
     # 10 classes, 150 test images: chance is about 0.1. Inits that keep the deepest layers firing learn
-    # something in two short epochs; behind PyTorch's default init the output is silent (every count 0)
+    # something in three short epochs (measured:
+    # fluctuation_driven 0.61, general 0.38, kaiming 0.41); behind PyTorch's default init the output is silent
     for method in ("fluctuation_driven", "general"):
         assert max(results[method]["accs"]) > 0.15, method
     assert max(results["default"]["accs"]) < 0.15
