@@ -437,16 +437,23 @@ class SynapticInput:
         together (``correlation`` c > 0) make K overdispersed by chi = 1 + (N - 1) c (the synchrony
         index): Beta-Binomial(n', p') with intra-class correlation (chi - 1) / (n' - 1).
         """
-        n, p, u = self.fan_in, self.moments.mean, self.moments.unit_spread
-        units = int(min(n, max(1, round(n * p * p / (p * p + u * u))))) if p > 0 else n
-        pe = min(n * p / units, 1.0)
-        k = np.arange(units + 1)
-        chi = 1.0 + (n - 1) * self.moments.correlation
-        if chi > 1.0 and units > 1 and 0.0 < pe < 1.0:
-            icc = min((chi - 1.0) / (units - 1), 0.99)
-            size = 1.0 / icc - 1.0
-            pmf = stats.betabinom.pmf(k, units, pe * size, (1.0 - pe) * size)
-        else:
-            pmf = stats.binom.pmf(k, units, pe)
-        keep = pmf > 1e-10
-        return k[keep], pmf[keep] / pmf[keep].sum(), units
+        k, pmf, units = _active_count_law(int(self.fan_in), float(self.moments.mean), float(self.moments.unit_spread),
+                                          float(self.moments.correlation))
+        return k.copy(), pmf.copy(), units
+
+
+@functools.lru_cache(maxsize=64)
+def _active_count_law(n: int, p: float, u: float, correlation: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """:meth:`SynapticInput.active_count_law` (the same for every quenched node of one drive: remembered)."""
+    units = int(min(n, max(1, round(n * p * p / (p * p + u * u))))) if p > 0 else n
+    pe = min(n * p / units, 1.0)
+    k = np.arange(units + 1)
+    chi = 1.0 + (n - 1) * correlation
+    if chi > 1.0 and units > 1 and 0.0 < pe < 1.0:
+        icc = min((chi - 1.0) / (units - 1), 0.99)
+        size = 1.0 / icc - 1.0
+        pmf = stats.betabinom.pmf(k, units, pe * size, (1.0 - pe) * size)
+    else:
+        pmf = stats.binom.pmf(k, units, pe)
+    keep = pmf > 1e-10
+    return k[keep], pmf[keep] / pmf[keep].sum(), units

@@ -29,6 +29,8 @@ def solve_weight_mean(
     predictor: Predictor = density,
     xtol: float = 1e-4,
     guess: float | None = None,
+    slope: float | None = None,
+    info: dict | None = None,
     layer: str = "layer",
     **options: object,
 ) -> float:
@@ -42,6 +44,9 @@ def solve_weight_mean(
         predictor: any predictor of :mod:`snninit_plugins.predictors`.
         xtol: tolerance on mu_w, relative to the weight mean that moves the drift by one threshold.
         guess: a nearby solution (e.g. the previous candidate's): first tried by secant steps on log rate.
+        slope: d log(rate) / d mu_w near ``guess`` (e.g. from the previous layer's solve, ``info["slope"]``):
+            the first step from ``guess`` is then a Newton step instead of a fixed probe.
+        info: a dict that receives ``"slope"``, the last secant slope (for the next, similar solve).
         layer: the layer's name, for error messages.
 
     Raises:
@@ -70,7 +75,7 @@ def solve_weight_mean(
     if guess is not None:
         # the rate's relative tolerance follows xtol (a coarse search needs no 0.02% precision)
         mu = _secant(lambda x: excess(x) + target_rate, guess, 0.02 * unit, target_rate, xtol * step,
-                     ftol=max(5e-4, xtol))
+                     ftol=max(5e-4, xtol), slope=slope, info=info)
         if mu is not None:
             return mu
     lo, hi = drive.weight_mean - unit, drive.weight_mean + unit
@@ -105,18 +110,31 @@ def solve_weight_mean(
 
 
 def _secant(rate: Callable[[float], float], x0: float, dx: float, target: float, xtol: float,
-            ftol: float = 2e-4, max_iter: int = 8) -> float | None:
-    """Secant iteration on log(rate(x)) = log(target) from x0; None when it does not converge quickly."""
+            ftol: float = 2e-4, max_iter: int = 8, slope: float | None = None,
+            info: dict | None = None) -> float | None:
+    """Secant iteration on log(rate(x)) = log(target) from x0; None when it does not converge quickly.
+
+    ``x0`` itself is returned when it already meets ``ftol``; with a known ``slope`` (d log rate / dx) the
+    first step is a Newton step (one evaluation fewer than a probe at ``x0 +- dx``). ``info["slope"]``
+    receives the last secant slope.
+    """
     def f(x: float) -> float:
         r = rate(x)
         return math.log(r / target) if r > 0 else -math.inf
 
     x_prev, f_prev = x0, f(x0)
-    x, fx = x0 + (dx if f_prev < 0 else -dx), None
+    if math.isfinite(f_prev) and abs(f_prev) < ftol:
+        return x0
+    if slope is not None and math.isfinite(f_prev) and slope > 0 and abs(f_prev / slope) < 1000 * dx:
+        x = x0 - f_prev / slope
+    else:
+        x = x0 + (dx if f_prev < 0 else -dx)
     fx = f(x)
     for _ in range(max_iter):
         if not (math.isfinite(fx) and math.isfinite(f_prev)) or fx == f_prev:
             return None
+        if info is not None and (fx - f_prev) / (x - x_prev) > 0:
+            info["slope"] = (fx - f_prev) / (x - x_prev)
         if abs(fx) < ftol:
             return x
         x_new = x - fx * (x - x_prev) / (fx - f_prev)

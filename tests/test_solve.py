@@ -52,3 +52,20 @@ def test_unreachable_rate() -> None:
     # below 0.1 the rate jumps from 0 to 0.1 as the weight crosses theta: no weight gives 0.05
     with pytest.raises(InfeasibleTargetError, match="fc1: the predicted rate jumps past 0.05"):
         solve_weight_mean(neuron, drive, 0.05, n_steps=25, layer="fc1")
+
+
+def test_a_guess_on_target_is_returned_and_a_slope_reported() -> None:
+    neuron = CanonicalNeuron(beta=0.9)
+    drive = SynapticInput(256, 0.0, 0.1, InputMoments.spikes(0.1))
+    mu = solve_weight_mean(neuron, drive, 0.1, n_steps=25)
+    calls = []
+
+    def counting(*args: object, **kw: object):  # noqa: ANN202
+        calls.append(1)
+        return density(*args, **kw)
+
+    info: dict = {}
+    again = solve_weight_mean(neuron, drive, 0.1, n_steps=25, predictor=counting, guess=mu, info=info)
+    assert again == mu and len(calls) == 1
+    moved = solve_weight_mean(neuron, drive, 0.1, n_steps=25, predictor=counting, guess=1.05 * mu, info=info)
+    assert moved == pytest.approx(mu, rel=2e-3) and info["slope"] > 0

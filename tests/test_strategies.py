@@ -175,3 +175,16 @@ def test_plan_is_a_readable_table_and_dicts() -> None:
     assert "fc1" in text and "fc2" in text and "sigma_w" in text
     row = plan.as_dicts()[0]
     assert row["strategy"] == "kaiming" and row["input"]["mean"] == 0.1
+
+
+def test_deep_identical_layers_reuse_a_plan_that_still_hits_the_target() -> None:
+    """Deep layers converge to one input; a plan is reused only while the density gives its target within 0.1%."""
+    neuron = CanonicalNeuron(beta=0.9, reset="subtract")
+    strategy = get_strategy("general")
+    plan = plan_network([LayerSpec(f"L{i}", neuron, 256) for i in range(30)], strategy, InputMoments.spikes(0.1),
+                        n_steps=25)
+    assert len({(p.weight_mean, p.weight_std) for p in plan}) < 10
+    for p in plan:
+        drive = SynapticInput(256, p.weight_mean, p.weight_std, p.input)
+        assert density(neuron, drive, n_steps=25).rate == pytest.approx(0.1, rel=1e-3)
+        assert p.rate == pytest.approx(0.1, rel=1e-3)

@@ -141,6 +141,9 @@ class Strategy:
     #: Whether a BatchNorm between synapse and neuron gets its affine parameters from the plan (theory.md
     #: section 8); the ANN baselines leave it at (1, 0), as their ANN recipes do.
     sets_batchnorm: ClassVar[bool] = True
+    #: Whether a deeper identical layer first tries the last similar layer's plan (:meth:`_reuse`); only for
+    #: strategies that solve with the density method, with which the plan's rate is checked.
+    reuses_plans: ClassVar[bool] = False
 
     def __init__(self, *, weight_law: WeightLaw = "normal", centred_rows: bool = False,
                  surrogate: str = "atan", n_cells: int = 160) -> None:
@@ -154,6 +157,10 @@ class Strategy:
         self.surrogate: Surrogate = SURROGATES[surrogate]()
         self.n_cells = n_cells
         self._cache: dict[tuple, LayerPlan] = {}
+        #: the last plan per layer type, target and input rate: a deeper identical layer tries it first
+        self._recent: dict[tuple, LayerPlan] = {}
+        #: density predictions at the planning resolution, by (neuron, drive, window, flags); bounded
+        self._memo: dict[tuple, RatePrediction] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.options()})"
@@ -181,6 +188,25 @@ class Strategy:
     def predict(self, layer: LayerSpec, drive: SynapticInput, n_steps: int | None, **kw: object) -> RatePrediction:
         return density(layer.neuron, drive, n_steps=n_steps, n_cells=self.n_cells, **kw)
 
+    def carries_autocorrelation(self, layer: LayerSpec) -> bool:
+        """Whether the layer's output autocorrelation is predicted and carried to the next layer."""
+        # used by the next layer only when its rows are centred, and only that of subtract-reset trains: it
+        # corrected 6 of 24 such stacks (benchmarks/depth.py --centred) and put 4 of 24 value-reset stacks off
+        # target, whose trains are anti-correlated after a spike (F < 1)
+        return self.rows_centred(layer) and layer.neuron.reset == "subtract"
+
+    def predict_memo(self, layer: LayerSpec, drive: SynapticInput, n_steps: int | None) -> RatePrediction:
+        """The density prediction :meth:`evaluate` uses, remembered: the final solve's last evaluation is the plan's."""
+        carry = self.carries_autocorrelation(layer)
+        key = (layer.neuron, drive, n_steps, self.n_cells, carry)
+        pred = self._memo.get(key)
+        if pred is None:
+            if len(self._memo) > 512:
+                self._memo.clear()
+            pred = self._memo[key] = self.predict(layer, drive, n_steps, surrogate=self.surrogate,
+                                                  autocorrelation=carry)
+        return pred
+
     def plan(self, layer: LayerSpec, moments: InputMoments, target: float | None, n_steps: int | None) -> LayerPlan:
         """Plan one layer (cached on everything but the layer's name)."""
         if target is not None and self.targets_rate:
@@ -189,20 +215,41 @@ class Strategy:
         cached = self._cache.get(key)
         if cached is not None:
             return dataclasses.replace(cached, name=layer.name)
-        mu, sigma, bias = self.weights(layer, moments, target if self.targets_rate else None, n_steps)
-        plan = self.evaluate(layer, moments, target, n_steps, mu, sigma, bias)
-        self._cache[key] = plan
+        recent_key = (layer.key(), moments.mean, moments.second, moments.spiking, target, n_steps)
+        plan = self._reuse(layer, moments, target, n_steps, self._recent.get(recent_key))
+        if plan is None:
+            mu, sigma, bias = self.weights(layer, moments, target if self.targets_rate else None, n_steps)
+            plan = self.evaluate(layer, moments, target, n_steps, mu, sigma, bias)
+        self._cache[key] = self._recent[recent_key] = plan
         return plan
+
+    #: relative rate error within which a similar layer's plan is reused as it is (the tolerance within which
+    #: a layer's rate is carried on as its target, so the next layer is unaffected)
+    REUSE_TOLERANCE: ClassVar[float] = 1e-3
+
+    def _reuse(self, layer: LayerSpec, moments: InputMoments, target: float | None, n_steps: int | None,
+               recent: LayerPlan | None) -> LayerPlan | None:
+        """``recent`` (a plan of the same layer type, target and input rate, for slightly different input
+        spread or correlation: a deeper layer of a stack) for this input, if it still gives the target.
+
+        One density evaluation at recent's weights decides: within :attr:`REUSE_TOLERANCE` of the target, the
+        plan is kept (its rate is this layer's; its predicted spread and correlation, for the next layer, are
+        recent's, which differ by less than what moves a rate by that tolerance); else None (solve afresh).
+        Deep layers of a stack of identical layers converge to one input; each costs one evaluation.
+        """
+        if recent is None or not self.reuses_plans or not self.targets_rate or not target or recent.keep_weights or not recent.rate > 0:
+            return None
+        drive = self.drive(layer, moments, recent.weight_mean, recent.weight_std, recent.bias)
+        pred = self.predict_memo(layer, drive, n_steps)
+        if not abs(pred.rate / target - 1) < self.REUSE_TOLERANCE:
+            return None
+        return dataclasses.replace(recent, name=layer.name, input=moments, rate=float(pred.rate))
 
     def evaluate(self, layer: LayerSpec, moments: InputMoments, target: float | None, n_steps: int | None,
                  mu: float, sigma: float, bias: float, keep_weights: bool = False) -> LayerPlan:
         """Predict what given weight statistics do: rate, spread, free membrane, G, gradient gain."""
         drive = self.drive(layer, moments, mu, sigma, bias)
-        # the output's autocorrelation is used by the next layer only when its rows are centred, and only that
-        # of subtract-reset trains: it corrected 6 of 24 such stacks (benchmarks/depth.py --centred) and put 4
-        # of 24 value-reset stacks off target, whose trains are anti-correlated after a spike (F < 1)
-        carry = self.rows_centred(layer) and layer.neuron.reset == "subtract"
-        pred = self.predict(layer, drive, n_steps, surrogate=self.surrogate, autocorrelation=carry)
+        pred = self.predict_memo(layer, drive, n_steps)
         # G is informational: a coarser density (100 cells, 7 nodes) gives it to about 0.01
         gain = (layer_gain(density, layer.neuron, drive, n_steps=n_steps, n_cells=100, n_nodes=7)
                 if pred.rate > 0 else math.nan)

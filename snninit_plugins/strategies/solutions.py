@@ -61,8 +61,9 @@ class _PredictorSolution(Strategy):
         return {**super().options(), "fluctuation": self.fluctuation}
 
     def solve_mean(self, layer: LayerSpec, moments: InputMoments, target: float, n_steps: int | None,
-                   sigma: float, guess: float | None = None, law: str = "auto", **predictor_options: object) -> float:
-        predictor = PREDICTORS[self.predictor_name]
+                   sigma: float, guess: float | None = None, law: str = "auto", predictor: object = None,
+                   **predictor_options: object) -> float:
+        predictor = predictor or PREDICTORS[self.predictor_name]
         drive = self.drive(layer, moments, 0.0, sigma, law=law)
         try:
             return solve_weight_mean(layer.neuron, drive, target, n_steps=n_steps, predictor=predictor,
@@ -121,6 +122,7 @@ class General(_PredictorSolution):
 
     name = "general"
     predictor_name = "density"
+    reuses_plans = True
 
     def __init__(self, *, criterion: Criterion = "gain", gain: float = 0.5, fluctuation: float = 1.0,
                  search_cells: int = 80, **options: object) -> None:
@@ -134,6 +136,7 @@ class General(_PredictorSolution):
         self.search_cells = search_cells
         self._last_sigma: dict[tuple, float] = {}
         self._family_sigma: dict[tuple, tuple[float, float]] = {}
+        self._family_slope: dict[tuple, float] = {}
 
     def options(self) -> dict:
         return {**super().options(), "criterion": self.criterion, "gain": self.gain}
@@ -176,6 +179,24 @@ class General(_PredictorSolution):
 
         return residual, solved
 
+    def _final_mean(self, layer: LayerSpec, moments: InputMoments, target: float, n_steps: int | None, sigma: float,
+                    guess: float, family: tuple) -> float:
+        """mu_w at the planning resolution, from ``guess``; the family's last slope d log r / d mu_w makes the
+        first step a Newton step, and the last evaluation is the one :meth:`evaluate` reuses."""
+        if self.carries_autocorrelation(layer):
+            predictor, options = None, {"n_cells": self.n_cells}
+        else:
+            def predictor(neuron: object, drive: object, n_steps: int | None = None, **_: object) -> object:
+                return self.predict_memo(layer, drive, n_steps)
+            options = {}
+        info: dict = {}
+        mu = self.solve_mean(layer, moments, target, n_steps, sigma, guess=guess, predictor=predictor,
+                             slope=self._family_slope.get(family), info=info, **options)
+        if "slope" in info:
+            self._family_slope[family] = info["slope"]
+        self._family_sigma[family] = (sigma, mu)  # the next, deeper layer starts from here
+        return mu
+
     def weights(self, layer: LayerSpec, moments: InputMoments, target: float | None,
                 n_steps: int | None) -> tuple[float, float, float]:
         # sigma_w is searched once per layer type and input rate; layers that differ only in the spread of
@@ -183,9 +204,7 @@ class General(_PredictorSolution):
         family = (layer.key(), moments.mean, moments.second, target, n_steps)
         if family in self._family_sigma:
             sigma, mu = self._family_sigma[family]
-            mu = self.solve_mean(layer, moments, target, n_steps, sigma, guess=mu, n_cells=self.n_cells)
-            self._family_sigma[family] = (sigma, mu)  # the next, deeper layer starts from here
-            return mu, sigma, 0.0
+            return self._final_mean(layer, moments, target, n_steps, sigma, mu, family), sigma, 0.0
         residual, solved = self._criterion(layer, moments, target, n_steps)
         # start from the last solution of a similar layer (same neuron and fan-in), else from sigma_w at
         # which the free membrane fluctuates by theta
@@ -224,6 +243,4 @@ class General(_PredictorSolution):
             sigma = math.exp(optimize.brentq(lambda x: residual(x)[0], lo, hi, xtol=0.05))
         self._last_sigma[layer.key()] = sigma
         nearest = min(solved, key=lambda x: abs(x - math.log(sigma)))
-        mu = self.solve_mean(layer, moments, target, n_steps, sigma, guess=solved[nearest], n_cells=self.n_cells)
-        self._family_sigma[family] = (sigma, mu)
-        return mu, sigma, 0.0
+        return self._final_mean(layer, moments, target, n_steps, sigma, solved[nearest], family), sigma, 0.0
