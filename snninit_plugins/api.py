@@ -184,8 +184,8 @@ def _layer_input(previous: LayerPlan | None, scale: float, first: InputMoments) 
     return InputMoments.analog(scale * out.mean, scale * scale * out.mean)
 
 
-def _mix(ff: InputMoments, ff_fan: int, rec: InputMoments, rec_fan: int) -> InputMoments:
-    r"""Per-input average moments of feed-forward and recurrent inputs together.
+def _mix(ff: InputMoments, ff_fan: float, rec: InputMoments, rec_fan: float) -> InputMoments:
+    r"""Per-input average moments of two groups of inputs together (feed-forward and recurrent; real and padding).
 
     The units' spread of the mixture is that of the two groups' unit means pooled:
     :math:`u^2 = \sum_g n_g (u_g^2 + m_g^2) / n - m^2`.
@@ -283,6 +283,11 @@ def plan_model(units: list[Unit], strategy: Strategy, first: InputMoments, targe
         for k, (name, _) in enumerate(unit.before):
             rates[name] = transform_moments(arriving, unit.before[: k + 1])[0].mean
         moments, notes = transform_moments(arriving, unit.before)
+        if unit.valid_fraction < 1.0:  # zero padding: a share of the taps read inputs that never fire
+            f = unit.valid_fraction
+            moments = _mix(moments, f, InputMoments(0.0, 0.0, spiking=moments.spiking), 1.0 - f)
+            notes.append(f"zero padding: {1 - f:.0%} of the kernel's taps fall outside the input on average; planned "
+                         "as inputs that never fire")
         if target_rate == "preserve":
             target = first.mean if first.spiking else DEFAULT_INPUT_RATE
         elif isinstance(target_rate, (int, float)):

@@ -46,6 +46,9 @@ class Unit:
     pool_windows: tuple[tuple[int, ...], ...] | None = None
     norms: list[tuple[str, nn.Module]] = dataclasses.field(default_factory=list)
     identity: str | None = None
+    #: mean fraction of a conv kernel's taps that fall on the input, not on zero padding (1: no padding or
+    #: unknown input size)
+    valid_fraction: float = 1.0
     notes: list[str] = dataclasses.field(default_factory=list)
 
     @property
@@ -87,12 +90,14 @@ def _call_order(model: nn.Module, adapter: Adapter, sample: torch.Tensor
     """The same modules in the order one forward pass first calls them, and what they saw.
 
     Also returns, from that first call, each module's output, each neuron's input (``name``) and spikes
-    (``name:out``): to see pooling done by functions such as ``F.max_pool2d``, and residual merges.
+    (``name:out``): to see pooling done by functions such as ``F.max_pool2d``, and residual merges; and the
+    spatial shape of every convolution's input (for its zero padding).
     """
     leaves = _leaves(model, adapter)
     order: list[tuple[str, nn.Module]] = []
     seen: set[str] = set()
     tensors: dict[str, torch.Tensor] = {}
+    shapes: dict[str, tuple[int, ...]] = {}
     handles = []
 
     def pre_hook(name: str, module: nn.Module):
@@ -102,6 +107,9 @@ def _call_order(model: nn.Module, adapter: Adapter, sample: torch.Tensor
                 order.append((name, module))
                 if adapter.is_neuron(module) and args and isinstance(args[0], torch.Tensor):
                     tensors[name] = args[0].detach().clone()
+                elif isinstance(module, SYNAPSE_TYPES[1:]) and args and isinstance(args[0], torch.Tensor):
+                    spatial = module.weight.dim() - 2
+                    shapes[name] = tuple(args[0].shape[-spatial:])
         return record
 
     def post_hook(name: str, module: nn.Module):
@@ -117,7 +125,45 @@ def _call_order(model: nn.Module, adapter: Adapter, sample: torch.Tensor
         handles.append(module.register_forward_hook(post_hook(name, module)))
     run_with_hooks(model, adapter, sample, handles)  # BatchNorm running statistics are kept
     # modules never called keep their definition-order place at the end (they are reported unused)
-    return order + [(n, m) for n, m in leaves if n not in seen], tensors
+    return order + [(n, m) for n, m in leaves if n not in seen], tensors, shapes
+
+
+def valid_fraction(module: nn.Module, in_shape: tuple[int, ...] | None) -> float:
+    r"""Mean fraction of a convolution's kernel taps that land on the input rather than on zero padding.
+
+    Per spatial axis with input size n, kernel k, stride s, padding p and dilation d, output position o sees
+    the taps j with :math:`0 \le o s - p + j d < n`; positions form a grid, so the mean over positions of the
+    valid fraction is the product of the axes' means. Zero padding feeds inputs that never spike (theory.md
+    section 8: border units see fewer inputs): a 3x3 kernel with padding 1 on a 2x2 map sees 4 of its 9 taps.
+    1.0 for Linear layers, other padding modes, or an unknown input size.
+    """
+    if in_shape is None or not isinstance(module, SYNAPSE_TYPES[1:]) or module.padding_mode != "zeros":
+        return 1.0
+    spatial = module.weight.dim() - 2
+    kernel = module.weight.shape[2:]
+    stride, dilation = _per_axis(module.stride, spatial), _per_axis(module.dilation, spatial)
+    if isinstance(module.padding, str):  # "valid" or "same" (stride 1): PyTorch pads (k - 1) d / 2 before
+        padding = tuple(0 if module.padding == "valid" else (d * (k - 1)) // 2 for k, d in zip(kernel, dilation))
+    else:
+        padding = _per_axis(module.padding, spatial)
+    fraction = 1.0
+    for n, k, s, p, d in zip(in_shape, kernel, stride, padding, dilation):
+        n_out = (n + 2 * p - d * (k - 1) - 1) // s + 1
+        if n_out < 1:
+            return 1.0
+        taps = (np.arange(n_out)[:, None] * s - p + np.arange(k)[None, :] * d)
+        fraction *= float(((taps >= 0) & (taps < n)).mean())
+    return fraction
+
+
+def _zero_padded(module: nn.Module) -> bool:
+    if not isinstance(module, SYNAPSE_TYPES[1:]) or module.padding_mode != "zeros":
+        return False
+    return module.padding == "same" if isinstance(module.padding, str) else any(p > 0 for p in module.padding)
+
+
+def _per_axis(value: int | tuple[int, ...], spatial: int) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, tuple) else (value,) * spatial
 
 
 def _pool_window(pool: nn.Module) -> tuple[int, ...]:
@@ -277,10 +323,10 @@ def find_units(model: nn.Module, adapter: Adapter, sample: torch.Tensor | None =
     """Pair every neuron with its feeding weights. Returns (units, skipped) with skipped = (name, reason)."""
     position_paired = False
     if sample is None:
-        sequence, seen = _leaves(model, adapter), {}
+        sequence, seen, shapes = _leaves(model, adapter), {}, {}
         sequence, position_paired = _interleave_lists(sequence, adapter)
     else:
-        sequence, seen = _call_order(model, adapter, sample)
+        sequence, seen, shapes = _call_order(model, adapter, sample)
     units: list[Unit] = []
     skipped: list[tuple[str, str]] = []
     chains: list[tuple[tuple[str, nn.Module], list[tuple[str, nn.Module]]]] = []  # since the last neuron
@@ -325,6 +371,11 @@ def find_units(model: nn.Module, adapter: Adapter, sample: torch.Tensor | None =
                     unit.notes.extend(pool_notes)
                     if unit.pool > 1 and window:
                         unit.pool_windows = pool_windows(synapse, window)
+                fractions = [(fan_in(m), valid_fraction(m, shapes.get(n))) for n, m in synapses]
+                unit.valid_fraction = sum(k * f for k, f in fractions) / sum(k for k, _ in fractions)
+                if not shapes and any(_zero_padded(m) for _, m in synapses):
+                    unit.notes.append("zero padding not in the plan: the input size is unknown (pass sample= to "
+                                      "plan the border units' missing inputs)")
                 units.append(unit)
             chains, before = [], []
         elif isinstance(module, SYNAPSE_TYPES):
