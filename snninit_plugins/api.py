@@ -373,13 +373,14 @@ def _write(units: list[Unit], reports: list[LayerReport], generator: torch.Gener
                 if plan.keep_weights:
                     continue
                 rows = "centred" if plan.centred_rows else "stratified"
+                scale = 1.0 if unit.norms else unit.input_scale  # the neuron gets scale x the weights' output
                 for _, module in unit.synapses:
-                    sample_weight_(module.weight, plan.weight_mean, plan.weight_std, law=plan.weight_law,
-                                   rows=rows, generator=generator)
+                    sample_weight_(module.weight, plan.weight_mean / scale, plan.weight_std / scale,
+                                   law=plan.weight_law, rows=rows, generator=generator)
                     if getattr(module, "zero_diagonal", False):
                         module.weight.fill_diagonal_(0.0)
                     if getattr(module, "bias", None) is not None:
-                        module.bias.fill_(plan.bias)
+                        module.bias.fill_(plan.bias / scale)
                 if report.norm_affine is not None:
                     for (_, norm), (_, synapse) in zip(unit.norms, unit.synapses):
                         _set_norm(norm, report.norm_affine, synapse, plan.input)

@@ -142,8 +142,8 @@ def weight_shift_knob(unit: Unit) -> Knob:
     if len(modules) == 1 and isinstance(first, SYNAPSE_TYPES) and getattr(first, "padding_mode", "zeros") == "zeros":
         rank = 2 if isinstance(first, nn.Linear) else len(first.kernel_size) + 2
 
-        def direction(x: torch.Tensor) -> torch.Tensor:
-            return _receptive_sum(first, x, rank)
+        def direction(x: torch.Tensor) -> torch.Tensor:  # the neuron gets input_scale x the synapse's output
+            return unit.input_scale * _receptive_sum(first, x, rank)
 
     return Knob("weight_mean", "weight shift of " + ", ".join(n for n, _ in unit.synapses),
                 [m.weight for m in modules], shift, direction)

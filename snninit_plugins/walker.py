@@ -49,6 +49,8 @@ class Unit:
     #: mean fraction of a conv kernel's taps that fall on the input, not on zero padding (1: no padding or
     #: unknown input size)
     valid_fraction: float = 1.0
+    #: the neuron receives ``input_scale`` times its weights' output (``10 * conv2(z)`` in a forward loop)
+    input_scale: float = 1.0
     notes: list[str] = dataclasses.field(default_factory=list)
 
     @property
@@ -107,9 +109,11 @@ def _call_order(model: nn.Module, adapter: Adapter, sample: torch.Tensor
                 order.append((name, module))
                 if adapter.is_neuron(module) and args and isinstance(args[0], torch.Tensor):
                     tensors[name] = args[0].detach().clone()
-                elif isinstance(module, SYNAPSE_TYPES[1:]) and args and isinstance(args[0], torch.Tensor):
-                    spatial = module.weight.dim() - 2
-                    shapes[name] = tuple(args[0].shape[-spatial:])
+                elif isinstance(module, SYNAPSE_TYPES) and args and isinstance(args[0], torch.Tensor) \
+                        and module.weight.dim() > 2:
+                    shapes[name] = tuple(args[0].shape[-(module.weight.dim() - 2):])
+            if isinstance(module, SYNAPSE_TYPES) and args and isinstance(args[0], torch.Tensor):
+                tensors[f"{name}:in"] = args[0].detach().clone()  # the last call's (stepped: the last step's)
         return record
 
     def post_hook(name: str, module: nn.Module):
@@ -118,6 +122,8 @@ def _call_order(model: nn.Module, adapter: Adapter, sample: torch.Tensor
             out = adapter.spikes(module, out) if adapter.is_neuron(module) else out
             if key not in tensors and isinstance(out, torch.Tensor):
                 tensors[key] = out.detach().clone()  # a later in-place add (out += identity) must not change it
+            if isinstance(out, torch.Tensor):
+                tensors[f"{name}:last"] = out.detach().clone()  # the last call's, beside the synapses' ":in"
         return record
 
     for name, module in leaves:
@@ -154,6 +160,40 @@ def valid_fraction(module: nn.Module, in_shape: tuple[int, ...] | None) -> float
         taps = (np.arange(n_out)[:, None] * s - p + np.arange(k)[None, :] * d)
         fraction *= float(((taps >= 0) & (taps < n)).mean())
     return fraction
+
+
+def _pooling_before(synapse: tuple[str, nn.Module], seen: dict[str, torch.Tensor], before: list[tuple[str, nn.Module]],
+                    units: list[Unit]) -> list[tuple[str, nn.Module]]:
+    """A functional max or average pooling (``F.max_pool2d``) between the previous layer and a synapse, seen on the
+    sample.
+
+    The synapse's recorded input is compared with the last recorded output before it (the last stateless module,
+    or the previous neuron's spikes), pooled by a whole factor per spatial axis (and flattened, for a Linear after
+    ``view``); a match returns an equivalent pooling module.
+    """
+    name, module = synapse
+    x_in = seen.get(f"{name}:in")
+    source = seen.get(f"{before[-1][0] if before else units[-1].name if units else ''}:last")
+    if x_in is None or source is None or source.numel() <= x_in.numel() or source.numel() % x_in.numel():
+        return []
+    if not bool(source.any()):  # nothing to tell poolings apart (a stepped model's silent last step)
+        return []
+    ratio = source.numel() // x_in.numel()
+    for spatial in (2, 1, 3):
+        if source.dim() < spatial + 2:
+            continue
+        f = round(ratio ** (1 / spatial))
+        if f < 2 or f**spatial != ratio or any(n % f for n in source.shape[-spatial:]):
+            continue
+        flat = source.reshape(-1, *source.shape[-spatial - 1:]).float()
+        for kind, make in (("max", [nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d][spatial - 1]),
+                           ("avg", [nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d][spatial - 1])):
+            pool = make((f,) * spatial)
+            pooled = pool(flat)
+            target = x_in.float().reshape(pooled.shape) if x_in.numel() == pooled.numel() else None
+            if _same(pooled, target):
+                return [(f"functional {kind} pooling {(f,) * spatial}", pool)]
+    return []
 
 
 def _zero_padded(module: nn.Module) -> bool:
@@ -306,6 +346,9 @@ def _merge(name: str, chains: list, seen: dict[str, torch.Tensor], earlier: list
     v_in, out = seen.get(name), _chain_output(last, seen)
     if v_in is None or out is None or v_in.shape != out.shape or _same(v_in, out):
         return [last], None, ""
+    scale = float((v_in * out).sum() / (out * out).sum()) if bool((out != 0).any()) else 0.0
+    if scale > 0 and _same(v_in, scale * out):
+        return [last], None, f"scale {scale:.6g}"
     residual = v_in - out
     for chain in chains[:-1]:
         if _same(_chain_output(chain, seen), residual):
@@ -338,6 +381,11 @@ def find_units(model: nn.Module, adapter: Adapter, sample: torch.Tensor | None =
             earlier = [k for u in units for k in (*(n for n, _ in u.before), f"{u.name}:out")]
             earlier += [n for n, _ in before]
             feeding, identity, merge_note = _merge(name, chains, seen, earlier) if chains else ([], None, "")
+            scale = 1.0
+            if merge_note.startswith("scale "):
+                scale = float(merge_note.removeprefix("scale "))
+                merge_note = (f"{feeding[0][0][0]}'s output is multiplied by {scale:.4g} before {name}: the plan is "
+                              f"for the product, the weights are written divided by {scale:.4g}")
             for chain in chains:
                 if chain not in feeding:
                     skipped.append((chain[0][0], "feeds no spiking neuron (another weight layer follows)"))
@@ -352,7 +400,11 @@ def find_units(model: nn.Module, adapter: Adapter, sample: torch.Tensor | None =
                 skipped.append((name, norm_problem))
             else:
                 norms = [(n, m) for _, between in feeding for n, m in between if isinstance(m, NORM_TYPES)]
-                unit = Unit(name, module, info, synapses, before, norms=norms, identity=identity)
+                pooled = _pooling_before(synapses[0], seen, before, units)
+                unit = Unit(name, module, info, synapses, before + pooled, norms=norms, identity=identity,
+                            input_scale=scale)
+                if pooled:
+                    unit.notes.append(f"found {pooled[0][0]} of the spikes before {synapses[0][0]}")
                 if info.note:
                     unit.notes.append(info.note)
                 if merge_note:

@@ -14,21 +14,25 @@ pytest.importorskip("sklearn")
 SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "examples" / "train_digits.py"
 
 
+#: the set-up the README recommends for training: every layer at 0.1 spikes/step, centred rows
+TRAINING_SETUP = "general@0.1+centred"
+
+
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     spec = importlib.util.spec_from_file_location("train_digits", SCRIPT)
     td = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(td)
     out = tmp_path_factory.mktemp("digits") / "train_digits.txt"
-    results = td.main(["--quick", "--out", str(out)])
+    results = td.main(["--quick", "--out", str(out), "--methods", *td.METHODS, TRAINING_SETUP])
     return td, {r["method"]: r for r in results}, out.read_text()
 
 
 def test_every_method_runs_and_is_tabulated(quick) -> None:
     td, results, text = quick
-    assert list(results) == list(td.METHODS)
+    assert list(results) == [*td.METHODS, TRAINING_SETUP]
     rows = [line.split() for line in text.splitlines()]
-    assert {row[0] for row in rows if row and row[0] in td.METHODS} == set(td.METHODS)
+    assert {row[0] for row in rows if row and row[0] in results} == set(results)
     for r in results.values():
         assert len(r["accs"]) == 3  # --quick: three epochs
         assert all(0.0 <= a <= 1.0 for a in r["accs"])
@@ -50,8 +54,10 @@ def test_init_rates_tell_the_methods_apart(quick) -> None:
 def test_quick_training_moves_off_chance_unless_silent(quick) -> None:
     _, results, _ = quick
     # 10 classes, 150 test images: chance is about 0.1. Inits that keep the deepest layers firing learn
-    # something in three short epochs (measured:
-    # fluctuation_driven 0.61, general 0.38, kaiming 0.41); behind PyTorch's default init the output is silent
-    for method in ("fluctuation_driven", "general"):
+    # something in three short epochs (measured: fluctuation_driven 0.61, general@0.1+centred 0.35, kaiming
+    # 0.41); behind PyTorch's default init the output is silent. general with stratified rows at the input
+    # rate trains slowly (0.10-0.38 after three quick epochs, depending on small weight differences; 78% after
+    # 8 full epochs), so it is only required to run and fire (above)
+    for method in ("fluctuation_driven", TRAINING_SETUP):
         assert max(results[method]["accs"]) > 0.15, method
     assert max(results["default"]["accs"]) < 0.15
