@@ -92,8 +92,10 @@ def _call_order(model: nn.Module, adapter: Adapter, sample: torch.Tensor
     """The same modules in the order one forward pass first calls them, and what they saw.
 
     Also returns, from that first call, each module's output, each neuron's input (``name``) and spikes
-    (``name:out``): to see pooling done by functions such as ``F.max_pool2d``, and residual merges; and the
-    spatial shape of every convolution's input (for its zero padding).
+    (``name:out``): to see pooling done by functions such as ``F.max_pool2d``, and residual merges; from the last
+    call, each synapse's input (``name:in``) and each module's output (``name:last``): to see pooling before a
+    synapse (a stepped model's first step has no spikes yet); and the spatial shape of every convolution's input
+    (for its zero padding).
     """
     leaves = _leaves(model, adapter)
     order: list[tuple[str, nn.Module]] = []
@@ -334,31 +336,34 @@ def _same(a: torch.Tensor | None, b: torch.Tensor | None) -> bool:
     return a is not None and b is not None and a.shape == b.shape and torch.allclose(a, b, atol=1e-5, rtol=1e-4)
 
 
-def _merge(name: str, chains: list, seen: dict[str, torch.Tensor], earlier: list[str]) -> tuple[list, str | None, str]:
+def _merge(name: str, chains: list, seen: dict[str, torch.Tensor], earlier: list[str]
+           ) -> tuple[list, str | None, str, float]:
     """Which chains (and which earlier neuron's spikes, an identity shortcut) sum to the neuron's input.
 
     The last chain always feeds the neuron. When the input differs from its output, the difference is
     matched against the other chains since the previous neuron (a projection shortcut: conv + BN) and
     against ``earlier``: the spikes of earlier neurons (``name:out``) and the outputs of the stateless
-    modules after them (an identity shortcut, maybe pooled). Returns (feeding chains, identity, note).
+    modules after them (an identity shortcut, maybe pooled); an input that is a constant multiple of the output
+    (``10 * conv2(z)``) gives the factor. Returns (feeding chains, identity, note, factor).
     """
     last = chains[-1]
     v_in, out = seen.get(name), _chain_output(last, seen)
     if v_in is None or out is None or v_in.shape != out.shape or _same(v_in, out):
-        return [last], None, ""
+        return [last], None, "", 1.0
     scale = float((v_in * out).sum() / (out * out).sum()) if bool((out != 0).any()) else 0.0
     if scale > 0 and _same(v_in, scale * out):
-        return [last], None, f"scale {scale:.6g}"
+        return [last], None, (f"{last[0][0]}'s output is multiplied by {scale:.4g} before {name}: the plan is for "
+                              f"the product, the weights are written divided by {scale:.4g}"), scale
     residual = v_in - out
     for chain in chains[:-1]:
         if _same(_chain_output(chain, seen), residual):
-            return [chain, last], None, f"a residual merge: {chain[0][0]} and {last[0][0]} are summed"
+            return [chain, last], None, f"a residual merge: {chain[0][0]} and {last[0][0]} are summed", 1.0
     for key in reversed(earlier):
         if _same(seen.get(key), residual):
             source = key.removesuffix(":out")
-            return [last], source, f"a residual merge: {source}'s output is added to {last[0][0]}'s output"
+            return [last], source, f"a residual merge: {source}'s output is added to {last[0][0]}'s output", 1.0
     return [last], None, ("its input is more than its weights' output (a merge not recognised as a residual sum); "
-                          f"planned as {last[0][0]} alone")
+                          f"planned as {last[0][0]} alone"), 1.0
 
 
 def find_units(model: nn.Module, adapter: Adapter, sample: torch.Tensor | None = None
@@ -380,12 +385,8 @@ def find_units(model: nn.Module, adapter: Adapter, sample: torch.Tensor | None =
             info = adapter.neuron_info(module, name)
             earlier = [k for u in units for k in (*(n for n, _ in u.before), f"{u.name}:out")]
             earlier += [n for n, _ in before]
-            feeding, identity, merge_note = _merge(name, chains, seen, earlier) if chains else ([], None, "")
-            scale = 1.0
-            if merge_note.startswith("scale "):
-                scale = float(merge_note.removeprefix("scale "))
-                merge_note = (f"{feeding[0][0][0]}'s output is multiplied by {scale:.4g} before {name}: the plan is "
-                              f"for the product, the weights are written divided by {scale:.4g}")
+            feeding, identity, merge_note, scale = (_merge(name, chains, seen, earlier) if chains
+                                                    else ([], None, "", 1.0))
             for chain in chains:
                 if chain not in feeding:
                     skipped.append((chain[0][0], "feeds no spiking neuron (another weight layer follows)"))
