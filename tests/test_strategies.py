@@ -188,3 +188,13 @@ def test_deep_identical_layers_reuse_a_plan_that_still_hits_the_target() -> None
         drive = SynapticInput(256, p.weight_mean, p.weight_std, p.input)
         assert density(neuron, drive, n_steps=25).rate == pytest.approx(0.1, rel=1e-3)
         assert p.rate == pytest.approx(0.1, rel=1e-3)
+
+
+def test_a_silent_layer_predicted_at_minus_zero_feeds_the_next_layer() -> None:
+    """PyTorch's default init on a 50-layer stack (beta 0.5, input 0.2): the rate dies to 0 by layer 2, where the
+    density method's prediction came out as -5.6e-17 and the next layer's input raised InputSpecError."""
+    layers = [LayerSpec(f"L{i + 1}", CanonicalNeuron(beta=0.5), 256, default_weight_std=1 / math.sqrt(3 * 256))
+              for i in range(50)]
+    plan = plan_network(layers, get_strategy("default"), InputMoments.spikes(0.2), n_steps=100)
+    assert all(p.output_moments().mean >= 0.0 for p in plan.layers)
+    assert plan.layers[-1].output_moments().mean == 0.0

@@ -110,7 +110,7 @@ class LayerPlan:
         A rate within the solver's tolerance (0.1%) of the target is carried as the target itself, so
         that identical layers downstream share one solve.
         """
-        rate = self.rate
+        rate = min(max(self.rate, 0.0), 1.0)  # a silent layer's prediction can come out as -1e-17
         if self.target_rate and abs(rate / self.target_rate - 1) < 1e-3:
             rate = self.target_rate
         rho = tuple(round(r, 3) for r in self.autocorrelation)
