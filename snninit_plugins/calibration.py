@@ -68,7 +68,7 @@ from torch import nn
 from .adapter import Adapter
 from .api import InitReport, LayerReport, _adapter
 from .errors import SnnInitError
-from .recording import norm_statistics_kept
+from .recording import run_with_hooks
 from .simulator import run_neurons
 from .strategies import LayerSpec, Strategy
 from .walker import SYNAPSE_TYPES, Unit, find_units
@@ -367,18 +367,13 @@ def _full_pass(model: nn.Module, adapter: Adapter, sample: torch.Tensor, units: 
                 spk.setdefault(i, []).append(s.detach())
         return hook
 
-    try:
-        for i, unit in enumerate(units):
-            name, syn = unit.synapses[0]
-            if keep and isinstance(syn, nn.Module) and not name.startswith(unit.name + "."):
-                handles.append(syn.register_forward_hook(syn_hook(i)))
-            handles.append(unit.neuron_module.register_forward_pre_hook(pre_hook(i)))
-            handles.append(unit.neuron_module.register_forward_hook(out_hook(i)))
-        with torch.no_grad(), norm_statistics_kept(model):
-            adapter.run(model, sample)
-    finally:
-        for h in handles:
-            h.remove()
+    for i, unit in enumerate(units):
+        name, syn = unit.synapses[0]
+        if keep and isinstance(syn, nn.Module) and not name.startswith(unit.name + "."):
+            handles.append(syn.register_forward_hook(syn_hook(i)))
+        handles.append(unit.neuron_module.register_forward_pre_hook(pre_hook(i)))
+        handles.append(unit.neuron_module.register_forward_hook(out_hook(i)))
+    run_with_hooks(model, adapter, sample, handles)
     result = _Pass({}, {}, {}, {}, {})
     for i, unit in enumerate(units):
         if i not in spk:

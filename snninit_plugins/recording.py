@@ -1,8 +1,9 @@
 """Record what every spiking layer of a real model emits on a sample (for diagnose and calibrate).
 
 The model is run the framework's way (:meth:`Adapter.run`: whole-sample call, or one call per step), with
-forward hooks on the neuron modules; BatchNorm running statistics are left as they were. Per-step calls are stacked along a new time axis; a module called
-once on the whole sample (multi-step) gives its output as it is, time-major ``[T, batch, ...]``.
+forward hooks on the neuron modules; BatchNorm running statistics are left as they were. Per-step calls are
+stacked along a new time axis; a module called once on the whole sample (multi-step) gives its output as it is,
+time-major ``[T, batch, ...]``.
 """
 
 from __future__ import annotations

@@ -196,9 +196,9 @@ def layer_activity(spikes: torch.Tensor, *, skip_steps: int = 0, onset_steps: in
     if not 0 <= skip_steps < spikes.shape[0]:
         raise InputSpecError(f"skip_steps must lie in [0, T) = [0, {spikes.shape[0]}), got {skip_steps}")
     s = spikes[skip_steps:].reshape(spikes.shape[0] - skip_steps, spikes.shape[1], -1).to(torch.float64)
+    if onset_steps is not None and not 0 <= onset_steps <= s.shape[0] - 2:
+        raise InputSpecError(f"onset_steps must leave at least 2 of the {s.shape[0]} steps for chi, got {onset_steps}")
     onset = s.shape[0] // 5 if onset_steps is None else onset_steps
-    if not 0 <= onset <= s.shape[0] - 2:
-        raise InputSpecError(f"onset_steps must leave at least 2 of the {s.shape[0]} steps for chi, got {onset}")
     n_samples, n = s.shape[1], s.shape[2]
     per_neuron = s.mean(dim=(0, 1))
     late = s[onset:]

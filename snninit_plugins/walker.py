@@ -15,7 +15,6 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .adapter import Adapter, NeuronInfo
@@ -124,7 +123,7 @@ def _call_order(model: nn.Module, adapter: Adapter, sample: torch.Tensor
             out = adapter.spikes(module, out) if adapter.is_neuron(module) else out
             if key not in tensors and isinstance(out, torch.Tensor):
                 tensors[key] = out.detach().clone()  # a later in-place add (out += identity) must not change it
-            if isinstance(out, torch.Tensor):
+            if isinstance(out, torch.Tensor) and not isinstance(module, SYNAPSE_TYPES):
                 tensors[f"{name}:last"] = out.detach().clone()  # the last call's, beside the synapses' ":in"
         return record
 
@@ -187,15 +186,30 @@ def _pooling_before(synapse: tuple[str, nn.Module], seen: dict[str, torch.Tensor
         f = round(ratio ** (1 / spatial))
         if f < 2 or f**spatial != ratio or any(n % f for n in source.shape[-spatial:]):
             continue
-        flat = source.reshape(-1, *source.shape[-spatial - 1:]).float()
-        for kind, make in (("max", [nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d][spatial - 1]),
-                           ("avg", [nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d][spatial - 1])):
-            pool = make((f,) * spatial)
-            pooled = pool(flat)
-            target = x_in.float().reshape(pooled.shape) if x_in.numel() == pooled.numel() else None
-            if _same(pooled, target):
-                return [(f"functional {kind} pooling {(f,) * spatial}", pool)]
+        pool = _matching_pool(source, x_in, (f,) * spatial)
+        if pool is not None:
+            return [(f"functional {_pool_kind(pool)} pooling {(f,) * spatial}", pool)]
     return []
+
+
+_POOLS = {"max": (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d), "avg": (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)}
+
+
+def _matching_pool(source: torch.Tensor, target: torch.Tensor, factors: tuple[int, ...]) -> nn.Module | None:
+    """A max or average pooling by ``factors`` over ``source``'s last axes (with the channel axis before them)
+    whose result holds ``target``'s values (``target`` may be flattened), or None."""
+    spatial = len(factors)
+    flat = source.reshape(-1, *source.shape[-spatial - 1:]).float()
+    for kind in ("max", "avg"):
+        pool = _POOLS[kind][spatial - 1](factors)
+        pooled = pool(flat)
+        if pooled.numel() == target.numel() and _same(pooled, target.float().reshape(pooled.shape)):
+            return pool
+    return None
+
+
+def _pool_kind(pool: nn.Module) -> str:
+    return "max" if isinstance(pool, _POOLS["max"]) else "avg"
 
 
 def _zero_padded(module: nn.Module) -> bool:
@@ -265,15 +279,12 @@ def _pooling(synapse: nn.Module, between: list[tuple[str, nn.Module]], seen_out:
     # a functional pooling (F.max_pool2d...) between them: recognise it from what the hooks saw
     if seen_out.dim() == seen_in.dim() and seen_out.dim() >= 3:
         spatial = seen_out.dim() - 2
-        factors = [a // b for a, b in zip(seen_out.shape[2:], seen_in.shape[2:])]
-        if all(f >= 1 for f in factors):
-            pools = {"max": [F.max_pool1d, F.max_pool2d, F.max_pool3d][spatial - 1],
-                     "avg": [F.avg_pool1d, F.avg_pool2d, F.avg_pool3d][spatial - 1]}
-            for kind, fn in pools.items():
-                pooled = fn(seen_out, tuple(factors))
-                if pooled.shape == seen_in.shape and torch.allclose(pooled, seen_in, atol=1e-6):
-                    return math.prod(factors), kind, _window_correlation(synapse, tuple(factors)), [
-                        f"found {kind} pooling {tuple(factors)} of the synaptic current before the neuron"], tuple(factors)
+        factors = tuple(a // b for a, b in zip(seen_out.shape[2:], seen_in.shape[2:]))
+        pool = _matching_pool(seen_out, seen_in, factors) if 1 <= spatial <= 3 and all(f >= 1 for f in factors) else None
+        if pool is not None:
+            kind = _pool_kind(pool)
+            return math.prod(factors), kind, _window_correlation(synapse, factors), [
+                f"found {kind} pooling {factors} of the synaptic current before the neuron"], factors
     return 1, "max", 0.0, ["the neuron receives fewer values than the weights produce, by an operation "
                            "not recognised as pooling; planned as if unchanged"], None
 

@@ -374,3 +374,10 @@ def test_refractory_step_holds_the_membrane_and_drops_the_input() -> None:
     spikes, h = run_neurons(CanonicalNeuron(beta=1.0, reset="value", refractory=1), x, record_membrane=True)
     assert spikes.flatten().tolist() == [0.0, 1.0, 0.0, 0.0, 1.0, 0.0]
     assert h.flatten().tolist() == pytest.approx([0.6, 1.2, 0.0, 0.6, 1.2, 0.0])
+
+
+def test_a_window_of_one_or_two_steps_is_summarised_without_an_onset() -> None:
+    g = torch.Generator().manual_seed(0)
+    for t_steps in (1, 2):
+        act = layer_activity(bernoulli_spikes(0.3, t_steps, (4, 16), generator=g))
+        assert 0.0 <= act.rate <= 1.0
