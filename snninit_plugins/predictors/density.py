@@ -390,9 +390,11 @@ def _filtered_node(neuron: CanonicalNeuron, law: MixtureLaw, n_steps: int | None
     i_lo = min(0.0, i_mean - _SIGMAS * i_std, _law_range(law)[0])
     i_hi = max(0.0, i_mean + _SIGMAS * i_std, _law_range(law)[1])
     n_i = max(16, int(n_cells * _I_CELLS))
-    i_edges = np.linspace(i_lo, i_hi, n_i + 1)
+    # the current starts at 0: 0 is a cell centre, so that the start is exact (a start half a coarse cell off
+    # is a current that drives the membrane through the window's onset: -5.5% on a Norse conv layer at T = 25)
+    d_i = (i_hi - i_lo) / (n_i - 2)
+    i_edges = d_i * (math.floor(i_lo / d_i) - 0.5 + np.arange(n_i + 1))
     i_centres = 0.5 * (i_edges[1:] + i_edges[:-1])
-    d_i = i_edges[1] - i_edges[0]
     # the membrane sees g*I, coloured: size its grid with the free membrane of the filtered kernel
     s1, s2 = neuron.kernel_sums(None if n_steps is None else n_steps)
     v_std = law.std * math.sqrt(s2)
@@ -416,12 +418,22 @@ def _filtered_node(neuron: CanonicalNeuron, law: MixtureLaw, n_steps: int | None
     cdf[:, -1] = 1.0
     mass = np.diff(cdf, axis=1)
     mid = 0.5 * (cuts[:, 1:] + cuts[:, :-1])
-    j = np.clip(np.floor((mid - i_edges[0]) / d_i).astype(int), 0, n_i - 1)
     k = np.clip(np.floor((g * mid + b[:, None] - v_grid.edges[0]) / v_grid.dv).astype(int), 0, n_v - 1)
     n_states = n_i * n_v
     rows = np.broadcast_to(np.arange(n_states)[:, None], mass.shape)
     keep = mass > 0
-    to_pre = sparse.csr_matrix((mass[keep], (rows[keep], (j * n_v + k)[keep])), shape=(n_states, n_states))
+    # each piece's new current is placed at its mean, E[I' | piece] = a + E[x | piece] (from the law's partial
+    # first moment), split linearly between the two nearest current cells: binning it to the cell centre
+    # instead biases a coarse current grid (+2.6% on that layer, +0.7% split)
+    first = np.concatenate([[0.0], np.cumsum(0.5 * (table_u[1:] + table_u[:-1]) * np.diff(table))])
+    moment = np.diff(np.interp(x_at, table_u, first), axis=1)
+    i_mean = np.clip(a[:, None] + moment / np.where(keep, mass, 1.0), cuts[:, :-1], cuts[:, 1:])
+    pos = np.clip((i_mean - i_centres[0]) / d_i, 0.0, n_i - 1.0)
+    left = np.minimum(np.floor(pos).astype(int), n_i - 2)
+    frac = pos - left
+    cols = np.concatenate([(left * n_v + k)[keep], ((left + 1) * n_v + k)[keep]])
+    vals = np.concatenate([(mass * (1 - frac))[keep], (mass * frac)[keep]])
+    to_pre = sparse.csr_matrix((vals, (np.concatenate([rows[keep]] * 2), cols)), shape=(n_states, n_states))
     reset = sparse.kron(sparse.identity(n_i), _reset_matrix(neuron, v_grid), format="csr")
     fire = np.tile((np.arange(n_v) >= v_grid.fire_from).astype(float), n_i)
     if n_steps is None:
