@@ -20,6 +20,7 @@ stationary vector of the cell transition matrix. With a synaptic filter the stat
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -41,6 +42,16 @@ _NODE_WEIGHT_FLOOR = 1e-7  # quadrature nodes of smaller weight are left out of 
 def _law_range(law: MixtureLaw) -> tuple[float, float]:
     """The law's mean +- SIGMAS std (components further out carry negligible mass)."""
     return law.mean - _SIGMAS * law.std, law.mean + _SIGMAS * law.std
+
+
+def _support(law: MixtureLaw | MaxPooledLaw | SampledLaw) -> tuple[float, float]:
+    """Where the law has mass: every non-negligible component's mean +- 9 std (a sample's range)."""
+    if isinstance(law, SampledLaw):
+        return float(law.samples[0]), float(law.samples[-1])
+    if isinstance(law, MaxPooledLaw):
+        return min(law.mean, law.drift) - 12 * law.std, max(law.mean, law.drift) + 12 * law.std
+    live = law.weights > 1e-15
+    return float(np.min((law.means - 9 * law.stds)[live])), float(np.max((law.means + 9 * law.stds)[live]))
 
 
 def _cdf_table(law: MixtureLaw | MaxPooledLaw, u: np.ndarray, strict: bool) -> np.ndarray:
@@ -234,6 +245,14 @@ def _start(grid: _Grid, value: float) -> np.ndarray:
 _NodeResult = tuple[float, "_Grid | None", "np.ndarray | None", "np.ndarray | None"]
 
 
+@dataclasses.dataclass(frozen=True)
+class DensityPrediction(RatePrediction):
+    """:class:`RatePrediction` plus ``common_law``: the shape of the population rate's common fluctuation
+    (:func:`_common_law`), carried to the next layer with ``correlation``."""
+
+    common_law: tuple[float, ...] = ()
+
+
 def _spike_autocovariance(kernel: np.ndarray, reset: sparse.csr_matrix, pres: list[np.ndarray], fire_from: int,
                           n_lags: int) -> np.ndarray:
     """Cov(s_t, s_{t+d}) for d = 1..n_lags from the membrane chain, averaged over the start times t.
@@ -404,16 +423,28 @@ def _filtered_node(neuron: CanonicalNeuron, law: MixtureLaw, n_steps: int | None
     n_v = v_grid.n
     a = np.repeat(alpha * i_centres, n_v)  # per source state (I major, V minor)
     b = np.tile(beta * v_grid.centres + neuron.drive, n_i)
-    # breakpoints in I' for every source: the I' cell edges and the pre-images of the H cell edges
-    cuts = np.concatenate([np.broadcast_to(i_edges, (len(a), n_i + 1)),
-                           (v_grid.edges[None, :] - b[:, None]) / g], axis=1)
+    # breakpoints in I' for every source: the I' cell edges and the pre-images of the H cell edges, those
+    # the input can reach (a window of fixed width per source: I' in a + [x_lo, x_hi]; the law's mass beyond
+    # is lumped into the window's end pieces, as mass beyond the grid is into its end cells)
+    x_lo, x_hi = _support(law)
+    width_i = int(math.ceil((x_hi - x_lo) / d_i)) + 2
+    first_i = np.floor((a + x_lo - i_edges[0]) / d_i).astype(np.intp)
+    cut_i = i_edges[np.clip(first_i[:, None] + np.arange(width_i), 0, n_i)]
+    width_v = int(math.ceil(g * (x_hi - x_lo) / v_grid.dv)) + 2
+    first_v = np.floor((b + g * (a + x_lo) - v_grid.edges[0]) / v_grid.dv).astype(np.intp)
+    cut_v = (v_grid.edges[np.clip(first_v[:, None] + np.arange(width_v), 0, n_v)] - b[:, None]) / g
+    cuts = np.concatenate([cut_i, cut_v], axis=1)
     cuts.sort(axis=1)
     x_at = cuts - a[:, None]
     lo, hi = float(x_at.min()), float(x_at.max())
     du = min(d_i, v_grid.dv / g) / 8
     table_u = lo + du * np.arange(int(math.ceil((hi - lo) / du)) + 2)
     table = _cdf_table(law, table_u, True)
-    cdf = np.interp(x_at, table_u, table)
+    # linear interpolation in the uniform tables: the cell index by arithmetic, once for both tables
+    at = np.clip((x_at - lo) / du, 0.0, len(table_u) - 1.0)
+    i0 = np.minimum(at.astype(np.intp), len(table_u) - 2)
+    f1 = at - i0
+    cdf = table[i0] + f1 * (table[i0 + 1] - table[i0])
     cdf[:, 0] = 0.0
     cdf[:, -1] = 1.0
     mass = np.diff(cdf, axis=1)
@@ -426,7 +457,7 @@ def _filtered_node(neuron: CanonicalNeuron, law: MixtureLaw, n_steps: int | None
     # first moment), split linearly between the two nearest current cells: binning it to the cell centre
     # instead biases a coarse current grid (+2.6% on that layer, +0.7% split)
     first = np.concatenate([[0.0], np.cumsum(0.5 * (table_u[1:] + table_u[:-1]) * np.diff(table))])
-    moment = np.diff(np.interp(x_at, table_u, first), axis=1)
+    moment = np.diff(first[i0] + f1 * (first[i0 + 1] - first[i0]), axis=1)
     i_mean = np.clip(a[:, None] + moment / np.where(keep, mass, 1.0), cuts[:, :-1], cuts[:, 1:])
     pos = np.clip((i_mean - i_centres[0]) / d_i, 0.0, n_i - 1.0)
     left = np.minimum(np.floor(pos).astype(int), n_i - 2)
@@ -495,6 +526,31 @@ def _rate_given_count(neuron: CanonicalNeuron, law: MixtureLaw, grid: _Grid, pos
     scale = np.sqrt((g * law.stds[:, None]) ** 2 + cell * cell)
     z = (h[None, :] + g * law.means[:, None] - neuron.threshold) / np.maximum(scale, 1e-12)
     return special.ndtr(z) @ post
+
+
+#: Equally likely values that describe the shape of the common fluctuation carried to the next layer
+COMMON_LAW_POINTS = 8
+
+
+def _common_law(given_count: np.ndarray, pmf: np.ndarray, rate: float,
+                points: int = COMMON_LAW_POINTS) -> tuple[float, ...]:
+    """The law of the population rate given the active-input count, r(K) / E r, as ``points`` equally likely values.
+
+    Every neuron sees the same count K, so the layer's population rate moves with r(K) (its common fluctuation,
+    whose variance makes ``correlation``); its law, not only its variance, shapes the next layer's count law
+    (:meth:`~snninit_plugins.inputs.SynapticInput.active_count_law`). Sorted by value, the law's probability is
+    cut into ``points`` equal parts and each part's mean is kept (an atom straddling a cut is split).
+    """
+    if rate <= 0:
+        return ()
+    order = np.argsort(given_count)
+    values, probs = given_count[order] / rate, pmf[order] / pmf.sum()
+    edges = np.concatenate([[0.0], np.cumsum(probs)])
+    cuts = np.linspace(0.0, 1.0, points + 1)
+    # probability of each atom inside each part: overlap of [edges_i, edges_i+1] with [cuts_q, cuts_q+1]
+    overlap = np.clip(np.minimum(edges[1:, None], cuts[None, 1:]) - np.maximum(edges[:-1, None], cuts[None, :-1]),
+                      0.0, None)
+    return tuple(float(x) for x in (values @ overlap) / np.maximum(overlap.sum(axis=0), 1e-300))
 
 
 def quadrature_nodes(neuron: CanonicalNeuron, drive: SynapticInput, n_steps: int | None) -> int:
@@ -616,12 +672,13 @@ def density(
             parts.append((gw * w, grid, pre, post))
             if surrogate is not None:
                 moment += gw * w * float(pre @ _cell_mean_square(surrogate, grid, group.threshold))
-    correlation = 0.0
+    correlation, shape = 0.0, ()
     if common is not None:
         pmf = laws[0].weights
         own = rate - second  # the neurons' own per-step variances r_i (1 - r_i), averaged
         if own > 0:
             correlation = min(float(pmf @ (common - float(pmf @ common)) ** 2) / own, 1.0)
+            shape = _common_law(common, pmf, float(pmf @ common))
     notes = [] if resolved else ["per-step input std is below a tenth of a grid cell: increase n_cells"]
     silent_walkers = _non_leaky_without_drift(neuron, drive) if n_steps is None else 0.0
     if silent_walkers > 0.01:
@@ -629,7 +686,7 @@ def density(
             f"{silent_walkers:.0%} of the neurons are non-leaky without positive drift: their rate decays like "
             "1/sqrt(t) and has no stationary value; give a window n_steps"
         )
-    return RatePrediction(
+    return DensityPrediction(
         rate=rate,
         rate_spread=math.sqrt(max(second - rate * rate, 0.0)),
         method="density",
@@ -640,4 +697,5 @@ def density(
         surrogate_moment=moment if surrogate is not None else None,
         autocorrelation=tuple(np.clip(autocovariance / variance, -1, 1).tolist()) if variance > 0 else (),
         correlation=correlation,
+        common_law=shape,
     )
