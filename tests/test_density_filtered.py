@@ -4,7 +4,7 @@ Large jumps on a coarse current grid (Norse conv nets: fan-in 25, sigma_w about 
 the grid's discretisation shows. Errors against this simulator (i.i.d. rows) before the current grid put the start
 (I = 0) on a cell centre and kept each piece's mean current: -3.0%, +10.3%, +4.2% (the last two fail here); now
 +2.6%, +1.2%, -0.6%. On the Norse conv net itself (conv weights, quantile rows) layer 1 measured +5.5% before and
--2.1% after (tests/test_adapter_norse.py).
+-1.0% after (tests/test_adapter_norse.py).
 """
 
 from __future__ import annotations
