@@ -26,7 +26,8 @@ The baselines show the collapse in the same table (column "silent": the first si
 the layers where it is defined (a layer where no neuron varies has none; it fails on rate and silence instead).
 
     python benchmarks/depth.py --quick                # general, kaiming, default; 12 configurations (< 1 min)
-    python benchmarks/depth.py                        # every strategy, the full grid (about 25-35 minutes)
+    python benchmarks/depth.py                        # every strategy, the full grid (about 50 minutes)
+    python benchmarks/depth.py --jobs 2               # ... on two processes
     python benchmarks/depth.py --centred              # ... plus general with centred rows
     python benchmarks/depth.py --strategies general --betas 0.9 --targets 0.1 --layers --centred
     python benchmarks/depth.py --strategies "" --centred --betas 1.0   # general with centred rows only
@@ -35,8 +36,10 @@ the layers where it is defined (a layer where no neuron varies has none; it fail
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import math
+import multiprocessing
 import statistics
 import sys
 import time
@@ -324,6 +327,13 @@ def print_final(rows: list[dict]) -> None:
 
 
 # --------------------------------------------------------------------------------------------- main
+def _run_task(task: tuple) -> dict:
+    """One configuration in a worker process (or in this one): run_config with its own torch threads."""
+    *config, threads = task
+    torch.set_num_threads(max(threads, 1))
+    return run_config(*config)
+
+
 def floats(text: str) -> tuple[float, ...]:
     return tuple(float(x) for x in text.split(",") if x.strip())
 
@@ -345,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", choices=("stratified", "iid"), default="stratified",
                         help="row sums of non-centred weights: stratified (as apply_init draws them) or i.i.d.")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="configurations run in parallel processes (planning times are then shared-machine times)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (default 1: the tensors are small and extra threads only contend)")
     args = parser.parse_args(argv)
@@ -363,15 +375,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"depth: {len(grid)} configurations, N={WIDTH}, depths {DEPTHS}, B={BATCH}", file=sys.stderr)
     rows = []
     start = time.perf_counter()
-    for i, (name, centred, beta, reset, target, n_steps) in enumerate(grid):
-        row = run_config(name, centred, beta, reset, target, n_steps, args.seed, args.g_homogeneous, args.rows)
-        rows.append(row)
-        status = (f"n/a: {row['error']}" if row["error"]
-                  else f"plan {row['plan_s']:.2f} s, simulate {row['sim_s']:.2f} s")
-        print(f"  [{i + 1}/{len(grid)}] {row['strategy']} beta={beta} {reset} target={target} T={n_steps}: {status} "
-              f"({time.perf_counter() - start:.0f} s)", file=sys.stderr)
-        if args.layers:
-            print_layers(row)
+    tasks = [(*config, args.seed, args.g_homogeneous, args.rows, args.threads) for config in grid]
+    with multiprocessing.get_context("fork").Pool(args.jobs) if args.jobs > 1 else contextlib.nullcontext() as pool:
+        results = pool.imap(_run_task, tasks) if pool else map(_run_task, tasks)
+        for i, ((name, centred, beta, reset, target, n_steps), row) in enumerate(zip(grid, results)):
+            rows.append(row)
+            status = (f"n/a: {row['error']}" if row["error"]
+                      else f"plan {row['plan_s']:.2f} s, simulate {row['sim_s']:.2f} s")
+            print(f"  [{i + 1}/{len(grid)}] {row['strategy']} beta={beta} {reset} target={target} T={n_steps}: "
+                  f"{status} ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
+            if args.layers:
+                print_layers(row)
     print_summary(rows)
     print_final(rows)
     return 0
