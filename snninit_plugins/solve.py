@@ -46,7 +46,8 @@ def solve_weight_mean(
         guess: a nearby solution (e.g. the previous candidate's): first tried by secant steps on log rate.
         slope: d log(rate) / d mu_w near ``guess`` (e.g. from the previous layer's solve, ``info["slope"]``):
             the first step from ``guess`` is then a Newton step instead of a fixed probe.
-        info: a dict that receives ``"slope"``, the last secant slope (for the next, similar solve).
+        info: a dict that receives ``"slope"``, the last secant slope, or after bracketing the slope through
+            the root and the nearest point evaluated (for the next, similar solve).
         layer: the layer's name, for error messages.
 
     Raises:
@@ -65,8 +66,12 @@ def solve_weight_mean(
             "fix the layer below or use a bias"
         )
 
+    values: dict[float, float] = {}  # brentq re-evaluates the bracket's ends, and the miss is checked at its root
+
     def excess(mu: float) -> float:
-        return predictor(neuron, drive.replace(weight_mean=mu), n_steps=n_steps, **options).rate - target_rate
+        if mu not in values:
+            values[mu] = predictor(neuron, drive.replace(weight_mean=mu), n_steps=n_steps, **options).rate - target_rate
+        return values[mu]
 
     # the weight mean that moves the drift by one threshold sets the scale of the search
     theta = float(max(abs(float(g.threshold)) for g, _ in neuron.groups()))
@@ -100,6 +105,13 @@ def solve_weight_mean(
         )
     mu = float(optimize.brentq(excess, lo, hi, xtol=0.1 * xtol * step, maxiter=100))
     miss = excess(mu)
+    if info is not None and miss + target_rate > 0:  # log rate's slope to the nearest point at least xtol away
+        others = [x for x in values if abs(x - mu) >= xtol * step and values[x] + target_rate > 0]
+        if others:
+            near = min(others, key=lambda x: abs(x - mu))
+            slope = (math.log(values[near] + target_rate) - math.log(miss + target_rate)) / (near - mu)
+            if slope > 0:
+                info["slope"] = slope
     if abs(miss) > 0.05 * target_rate:  # the rate jumps over the target (e.g. no input noise)
         raise InfeasibleTargetError(
             f"{layer}: the predicted rate jumps past {target_rate} spikes/step at weight mean {mu:.4g} "

@@ -1,0 +1,82 @@
+"""What planning with ``general`` costs, counted in density evaluations, and that the faster search finds the
+same weights (issue 3: a 50-layer stack of identical layers in <= 1 s; timings belong to
+benchmarks/planning_time.py, counts do not depend on the machine)."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pytest
+from scipy import optimize
+
+import snninit_plugins.strategies._base as base
+from snninit_plugins.inputs import InputMoments, SynapticInput
+from snninit_plugins.neuron import CanonicalNeuron
+from snninit_plugins.predictors import PREDICTORS
+from snninit_plugins.solve import solve_weight_mean
+from snninit_plugins.strategies import LayerSpec, get_strategy, solutions
+
+TARGET = 0.1
+
+
+@pytest.fixture
+def count(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """[all density calls, calls at the planning resolution (n_cells >= 160)], wherever the strategy makes them."""
+    original, calls = PREDICTORS["density"], [0, 0]
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls[0] += 1
+        calls[1] += kwargs.get("n_cells", 160) >= 160
+        return original(*args, **kwargs)
+
+    monkeypatch.setitem(PREDICTORS, "density", counted)  # the solver's
+    monkeypatch.setattr(solutions, "density", counted)  # the criterion's layer gain
+    monkeypatch.setattr(base, "density", counted)  # the plan's predictions
+    return calls
+
+
+def test_the_bracketing_solver_evaluates_no_weight_mean_twice_and_reports_the_slope() -> None:
+    seen = []
+
+    def logistic(neuron: object, drive: SynapticInput, n_steps: int | None = None, **_: object) -> SimpleNamespace:
+        seen.append(drive.weight_mean)
+        return SimpleNamespace(rate=1.0 / (1.0 + math.exp(-50.0 * (drive.weight_mean - 0.01))))
+
+    info: dict = {}
+    mu = solve_weight_mean(CanonicalNeuron(beta=0.9), SynapticInput(256, 0.0, 0.05, InputMoments.spikes(0.1)), 0.2,
+                           predictor=logistic, info=info)
+    assert mu == pytest.approx(0.01 + math.log(0.25) / 50.0, abs=1e-5)
+    assert len(seen) == len(set(seen))  # brentq's bracket ends and the final check are remembered
+    assert info["slope"] == pytest.approx(50.0 * (1 - 0.2), rel=0.02)  # d log r / d mu of the logistic at r = 0.2
+
+
+@pytest.mark.parametrize("beta, reset, window, bracket", [
+    (0.9, "subtract", 25, (-2.4, -1.2)),
+    (1.0, "value", 100, (-2.2, -0.6)),
+])
+def test_the_first_layer_search_is_cheap_and_finds_brents_root(count: list[int], beta: float, reset: str,
+                                                                 window: int, bracket: tuple[float, float]) -> None:
+    layer, moments = LayerSpec("L1", CanonicalNeuron(beta=beta, reset=reset), 256), InputMoments.spikes(TARGET)
+    strategy = get_strategy("general")
+    mu, sigma, _ = strategy.weights(layer, moments, TARGET, window)
+    # 50-55 before the search started from the per-step fluctuation and re-used mu_w solutions and slopes
+    assert count[0] <= 40
+    # the root Brent's method finds over a wide bracket of the same criterion, to 0.01 in log sigma
+    residual, _, _ = get_strategy("general")._criterion(layer, moments, TARGET, window)
+    root = optimize.brentq(lambda x: residual(x)[0], *bracket, xtol=0.01)
+    assert abs(math.log(sigma) - root) < 0.05  # the search's tolerance
+    drive = strategy.drive(layer, moments, mu, sigma)
+    assert strategy.predict(layer, drive, window).rate == pytest.approx(TARGET, rel=1e-3)
+
+
+def test_a_deeper_layer_re_solves_its_mean_in_few_evaluations(count: list[int]) -> None:
+    """Layer 2 of a stack: same sigma_w, input rates now spread across units; its rate moves by tens of percent."""
+    layer = LayerSpec("L", CanonicalNeuron(beta=0.9, reset="subtract"), 256)
+    strategy = get_strategy("general")
+    strategy.weights(layer, InputMoments.spikes(TARGET), TARGET, 100)
+    before = count[1]
+    mu, sigma, _ = strategy.weights(layer, InputMoments.spikes(TARGET, unit_spread=0.13), TARGET, 100)
+    assert count[1] - before <= 4  # 5 with the solver's steps on log rate from the last slope alone
+    drive = strategy.drive(layer, InputMoments.spikes(TARGET, unit_spread=0.13), mu, sigma)
+    assert strategy.predict(layer, drive, 100).rate == pytest.approx(TARGET, rel=1e-3)
