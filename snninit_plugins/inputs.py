@@ -50,6 +50,9 @@ class InputMoments:
     ``correlation`` is the correlation of two units' activity in the same step (0: independent units; the
     neurons of a layer that all see the same inputs fire partly together); the shot-noise law then draws
     the number of active inputs from an overdispersed law (:meth:`SynapticInput.active_count_law`).
+    ``common_law`` gives that law its shape: equally likely values of the population rate's common
+    fluctuation relative to its mean (the previous layer's rate given its own input count, as the density
+    method predicts it; mean 1, rescaled to ``correlation``); empty: a Beta law.
     """
 
     mean: float
@@ -58,6 +61,7 @@ class InputMoments:
     unit_spread: float = 0.0
     autocorrelation: tuple[float, ...] = ()
     correlation: float = 0.0
+    common_law: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if not all(math.isfinite(v) for v in (self.mean, self.second, self.unit_spread)):
@@ -81,18 +85,22 @@ class InputMoments:
             raise InputSpecError(f"autocorrelations must lie in [-1, 1], got {self.autocorrelation}")
         if not (math.isfinite(self.correlation) and -1.0 <= self.correlation <= 1.0):
             raise InputSpecError(f"the units' correlation must lie in [-1, 1], got {self.correlation}")
+        if not all(math.isfinite(r) and r >= 0.0 for r in self.common_law):
+            raise InputSpecError(
+                f"the common fluctuation's relative rates must be finite and >= 0, got {self.common_law}")
 
     @classmethod
     def spikes(cls, rate: float, unit_spread: float = 0.0, autocorrelation: tuple[float, ...] = (),
-               correlation: float = 0.0) -> InputMoments:
+               correlation: float = 0.0, common_law: tuple[float, ...] = ()) -> InputMoments:
         """Spikes at ``rate`` per step (m = q = rate), units' rates spread by ``unit_spread``, trains
-        correlated over time by ``autocorrelation`` (Bernoulli: none) and across units by ``correlation``."""
+        correlated over time by ``autocorrelation`` (Bernoulli: none) and across units by ``correlation``,
+        whose common fluctuation has the shape ``common_law``."""
         rate = float(rate)
         if not 0.0 <= rate <= 1.0 or not math.isfinite(rate):
             raise InputSpecError(f"a spike rate must lie in [0, 1] spikes/step, got {rate}")
         spread = min(float(unit_spread), math.sqrt(max(rate - rate * rate, 0.0)))
         return cls(rate, rate, spiking=True, unit_spread=spread, autocorrelation=tuple(autocorrelation),
-                   correlation=float(correlation))
+                   correlation=float(correlation), common_law=tuple(common_law))
 
     @classmethod
     def analog(cls, mean: float, second: float) -> InputMoments:
@@ -135,11 +143,11 @@ class InputMoments:
         """The same activity ``factor`` times as often (m, q and the spread scale); used for the layer gain."""
         if self.spiking:
             return InputMoments.spikes(min(self.mean * factor, 1.0), self.unit_spread * factor, self.autocorrelation,
-                                       self.correlation)
+                                       self.correlation, self.common_law)
         mean = self.mean * factor
         return InputMoments(mean, max(self.second * factor, mean * mean), spiking=False,
                             unit_spread=self.unit_spread * factor, autocorrelation=self.autocorrelation,
-                            correlation=self.correlation)
+                            correlation=self.correlation, common_law=self.common_law)
 
 
 def noise_factor(beta: float, alpha: float | None, autocorrelation: tuple[float, ...],
@@ -435,21 +443,35 @@ class SynapticInput:
         mean and variance, n' = N m^2 / (m^2 + u^2) units at p' = N m / n' (the shot-noise mixture then
         also has the right within-K variance, sigma_w^2 K (n' - K) / (n' - 1)). Units that fire partly
         together (``correlation`` c > 0) make K overdispersed by chi = 1 + (N - 1) c (the synchrony
-        index): Beta-Binomial(n', p') with intra-class correlation (chi - 1) / (n' - 1).
+        index): Beta-Binomial(n', p') with intra-class correlation (chi - 1) / (n' - 1); or, when the moments
+        give the common fluctuation's shape (``common_law``: equally likely relative rates rho_q, mean 1), a
+        mixture of Binomial(n', p' rho'_q) over q, with rho'_q = 1 + s (rho_q - 1) and s set so that Var K is the
+        same, n' p' (1 - p') chi: s^2 Var(rho) = (chi - 1)(1 - p') / (p' (n' - 1)). That shape is what the
+        layer below predicts (its rate given its own input count): a correlated population's count is far less
+        skewed than the Beta law of the same variance, and the next layer's synchrony follows the shape (measured
+        on the 0.9/value, target 0.05, T = 25 stack: with the measured count law the density method gives chi
+        4.49 and 8.96 for layers 10 and 30, measured 4.59 and 8.84; with the Beta law 3.99 and 7.11).
         """
         k, pmf, units = _active_count_law(int(self.fan_in), float(self.moments.mean), float(self.moments.unit_spread),
-                                          float(self.moments.correlation))
+                                          float(self.moments.correlation), tuple(self.moments.common_law))
         return k.copy(), pmf.copy(), units
 
 
 @functools.lru_cache(maxsize=64)
-def _active_count_law(n: int, p: float, u: float, correlation: float) -> tuple[np.ndarray, np.ndarray, int]:
+def _active_count_law(n: int, p: float, u: float, correlation: float,
+                      common_law: tuple[float, ...] = ()) -> tuple[np.ndarray, np.ndarray, int]:
     """:meth:`SynapticInput.active_count_law` (the same for every quenched node of one drive: remembered)."""
     units = int(min(n, max(1, round(n * p * p / (p * p + u * u))))) if p > 0 else n
     pe = min(n * p / units, 1.0)
     k = np.arange(units + 1)
     chi = 1.0 + (n - 1) * correlation
-    if chi > 1.0 and units > 1 and 0.0 < pe < 1.0:
+    shape = np.asarray(common_law, dtype=np.float64)
+    spread = float(shape.var()) if len(shape) > 1 else 0.0
+    if chi > 1.0 and units > 1 and 0.0 < pe < 1.0 and spread > 0:
+        scale = math.sqrt((chi - 1.0) * (1.0 - pe) / (pe * (units - 1)) / spread)
+        rates = np.clip(pe * (1.0 + scale * (shape - shape.mean())), 0.0, 1.0)
+        pmf = stats.binom.pmf(k[:, None], units, rates[None, :]).mean(axis=1)
+    elif chi > 1.0 and units > 1 and 0.0 < pe < 1.0:
         icc = min((chi - 1.0) / (units - 1), 0.99)
         size = 1.0 / icc - 1.0
         pmf = stats.betabinom.pmf(k, units, pe * size, (1.0 - pe) * size)

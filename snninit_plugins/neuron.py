@@ -228,7 +228,7 @@ class CanonicalNeuron:
         a = self._scalar("alpha")
         s1 = g / ((1 - a) * (1 - beta))
         if abs(beta - a) < 1e-3:  # the closed form cancels badly here: sum the kernel instead
-            n = int(math.ceil(60.0 / (1.0 - max(a, beta)))) + 10
+            n = math.ceil(60.0 / (1.0 - max(a, beta))) + 10
             return s1, float(np.sum(self.kernel(n) ** 2))
         s2 = (beta**2 / (1 - beta**2) - 2 * a * beta / (1 - a * beta) + a**2 / (1 - a**2)) / (beta - a) ** 2
         return s1, g * g * s2

@@ -54,6 +54,8 @@ class RatePrediction:
             population (density method without filter or refractory period; empty otherwise).
         correlation: correlation of two neurons' spikes in the same step, from the active-input count
             they share (density method with the shot-noise law; 0 otherwise).
+        common_law: the shape of the population rate's common fluctuation (the rate given the shared count,
+            relative to its mean, as equally likely values), carried to the next layer with ``correlation``.
     """
 
     rate: float
@@ -66,6 +68,7 @@ class RatePrediction:
     surrogate_moment: float | None = None
     autocorrelation: tuple[float, ...] = ()
     correlation: float = 0.0
+    common_law: tuple[float, ...] = ()
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)

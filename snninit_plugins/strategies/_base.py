@@ -97,6 +97,9 @@ class LayerPlan:
     autocorrelation: tuple[float, ...] = ()
     #: correlation of two neurons' spikes in one step (they share their inputs), carried to the next layer
     correlation: float = 0.0
+    #: the shape of the population rate's common fluctuation (equally likely values relative to its mean),
+    #: carried to the next layer with ``correlation``
+    common_law: tuple[float, ...] = ()
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -116,7 +119,9 @@ class LayerPlan:
         rho = tuple(round(r, 3) for r in self.autocorrelation)
         while rho and rho[-1] == 0.0:
             rho = rho[:-1]
-        return InputMoments.spikes(_round(rate), _round(self.rate_spread, 2), rho, _round(self.correlation, 2))
+        common = tuple(round(r, 1) for r in self.common_law) if self.correlation else ()
+        return InputMoments.spikes(_round(rate), _round(self.rate_spread, 2), rho, _round(self.correlation, 2),
+                                   common)
 
 
 def _round(x: float, digits: int = 4) -> float:
@@ -161,6 +166,8 @@ class Strategy:
         self._recent: dict[tuple, LayerPlan] = {}
         #: density predictions at the planning resolution, by (neuron, drive, window, flags); bounded
         self._memo: dict[tuple, RatePrediction] = {}
+        #: d ln r / d mu_w of the last refinement of a similar layer's plan (:meth:`_refine_mean`), by layer type
+        self._refine_slopes: dict[tuple, float] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.options()})"
@@ -233,17 +240,77 @@ class Strategy:
         spread or correlation: a deeper layer of a stack) for this input, if it still gives the target.
 
         One density evaluation at recent's weights decides: within :attr:`REUSE_TOLERANCE` of the target, the
-        plan is kept (its rate is this layer's; its predicted spread and correlation, for the next layer, are
-        recent's, which differ by less than what moves a rate by that tolerance); else None (solve afresh).
-        Deep layers of a stack of identical layers converge to one input; each costs one evaluation.
+        plan is kept (its rate is this layer's; its predicted spread, for the next layer, is recent's, which
+        differs by less than what moves a rate by that tolerance; its correlation and the common fluctuation's
+        shape are this evaluation's: kept at recent's, synchrony that still grows from layer to layer stopped
+        growing in the plan where the rate first stayed within the tolerance, e.g. planned chi 4.5 from layer 10
+        on where the same weights' layer-to-layer map converges to 6.2, beta 0.5, value reset, T = 25). Within
+        :attr:`REFINE_RANGE` of the target, recent's weight std and bias are kept and its mean is corrected by
+        secant steps on log rate (:meth:`_refine_mean`, 2-4 evaluations instead of a full solve: the synchrony
+        carried from layer to layer moves deep layers' rates by a few percent for many layers); else None
+        (solve afresh). Deep layers of a stack of identical layers converge to one input; each costs one
+        evaluation.
         """
         if recent is None or not self.reuses_plans or not self.targets_rate or not target or recent.keep_weights or not recent.rate > 0:
             return None
         drive = self.drive(layer, moments, recent.weight_mean, recent.weight_std, recent.bias)
         pred = self.predict_memo(layer, drive, n_steps)
-        if not abs(pred.rate / target - 1) < self.REUSE_TOLERANCE:
-            return None
-        return dataclasses.replace(recent, name=layer.name, input=moments, rate=float(pred.rate))
+        error = pred.rate / target - 1
+        if not abs(error) < self.REUSE_TOLERANCE:
+            if not abs(error) < self.REFINE_RANGE:
+                return None
+            mu = self._refine_mean(layer, moments, target, n_steps, recent, float(pred.rate))
+            if mu is None:
+                return None
+            # the plan at the corrected mean, but with recent's layer gain G (informational; it would cost a
+            # finite-difference density pair, and a mean within 10% of rate of recent's moves it little)
+            drive = self.drive(layer, moments, mu, recent.weight_std, recent.bias)
+            pred = self.predict_memo(layer, drive, n_steps)
+            free_mean, free_std = _free_membrane(layer.neuron, drive, n_steps)
+            return dataclasses.replace(
+                recent, name=layer.name, input=moments, weight_mean=mu, rate=float(pred.rate),
+                rate_spread=float(pred.rate_spread), free_mean=free_mean, free_std=free_std,
+                gradient_gain=layer.outputs * (mu * mu + recent.weight_std ** 2) * (pred.surrogate_moment or 0.0),
+                in_regime=pred.in_regime, regime=pred.regime, autocorrelation=pred.autocorrelation,
+                correlation=float(pred.correlation), common_law=pred.common_law)
+        return dataclasses.replace(recent, name=layer.name, input=moments, rate=float(pred.rate),
+                                   correlation=float(pred.correlation),
+                                   common_law=pred.common_law)
+
+    #: relative rate error within which a similar layer's plan is corrected by secant steps on its weight mean
+    REFINE_RANGE: ClassVar[float] = 0.1
+
+    def _refine_mean(self, layer: LayerSpec, moments: InputMoments, target: float, n_steps: int | None,
+                     recent: LayerPlan, rate: float) -> float | None:
+        """Weight mean that gives ``target`` at recent's weight std and bias, by secant steps on log rate from
+        recent's mean (whose rate is ``rate``); None when 4 steps do not reach :attr:`REUSE_TOLERANCE`. The
+        first step is Newton's with the last refinement's slope d ln r / d mu for this layer type, when there
+        is one (deep layers are refined one after another: one evaluation each instead of two)."""
+        sigma, bias = recent.weight_std, recent.bias
+        # the mean's natural scale: the per-step input noise over the active inputs' count
+        scale = sigma / math.sqrt(max(layer.fan_in * moments.mean, 1.0))
+        key = (layer.key(), target, n_steps)
+        mu0, r0 = recent.weight_mean, rate
+        slope = self._refine_slopes.get(key)
+        if slope is not None and slope > 0 and abs(math.log(rate / target) / slope) < 2 * scale:
+            mu1 = mu0 - math.log(rate / target) / slope
+        else:
+            mu1 = mu0 + (0.05 if rate < target else -0.05) * scale
+        for _ in range(4):
+            r1 = self.predict_memo(layer, self.drive(layer, moments, mu1, sigma, bias), n_steps).rate
+            if not r1 > 0:
+                return None
+            if r1 != r0 and mu1 != mu0:
+                self._refine_slopes[key] = (math.log(r1) - math.log(r0)) / (mu1 - mu0)
+            if abs(r1 / target - 1) < self.REUSE_TOLERANCE:
+                return mu1
+            if r1 == r0:
+                return None
+            mu2 = mu1 - (math.log(r1) - math.log(target)) * (mu1 - mu0) / (math.log(r1) - math.log(r0))
+            if not (math.isfinite(mu2) and abs(mu2 - recent.weight_mean) < 10 * scale):
+                return None
+            mu0, r0, mu1 = mu1, r1, mu2
+        return None
 
     def evaluate(self, layer: LayerSpec, moments: InputMoments, target: float | None, n_steps: int | None,
                  mu: float, sigma: float, bias: float, keep_weights: bool = False) -> LayerPlan:
@@ -263,6 +330,7 @@ class Strategy:
             gradient_gain=layer.outputs * (mu * mu + sigma * sigma) * moment,
             in_regime=pred.in_regime, regime=pred.regime, autocorrelation=pred.autocorrelation,
             correlation=float(pred.correlation),
+            common_law=pred.common_law,
         )
 
 
