@@ -558,10 +558,10 @@ def _repeat_kernels(neuron: CanonicalNeuron, laws: list[MixtureLaw], grids: list
     dv = np.array([grid.dv for grid in grids])[:, None]
     zeros = np.zeros((len(grids), 1))
     at_edges = np.concatenate([zeros, 0.5 * (pre[:, 1:] + pre[:, :-1]), zeros], axis=1) / dv
-    state = np.einsum("ki,kij->kj", -g * np.diff(at_edges, axis=1), resets)
+    state = np.matmul((-g * np.diff(at_edges, axis=1))[:, None, :], resets)  # (nodes, 1, cells): batched products
     for tau in range(n_lags):
-        out[:, tau] = np.einsum("ki,ki->k", state, slopes)
-        state = np.einsum("ki,kij->kj", np.einsum("ki,kij->kj", state, kernels), resets)
+        out[:, tau] = np.matmul(state, slopes[:, :, None])[:, 0, 0]
+        state = np.matmul(np.matmul(state, kernels), resets)
     return out
 
 
