@@ -19,17 +19,15 @@ import math
 from collections import OrderedDict
 
 import pytest
+import snntorch as snn  # the framework under test must be installed: no importorskip
 import torch
 import torch.nn.functional as F  # noqa: N812
+from acceptance import assert_criteria, build, gen, show
 from torch import nn
 
-snn = pytest.importorskip("snntorch")
-
-from acceptance import assert_criteria, build, gen, show  # noqa: E402
-
-import snninit_plugins.api as api  # noqa: E402
-from snninit_plugins import InfeasibleTargetError, UnknownFrameworkError, apply_init  # noqa: E402
-from snninit_plugins.simulator import LayerActivity, bernoulli_spikes, layer_activity  # noqa: E402
+import snninit_plugins.api as api
+from snninit_plugins import InfeasibleTargetError, UnknownFrameworkError, apply_init
+from snninit_plugins.simulator import LayerActivity, bernoulli_spikes, layer_activity
 
 T, B, RATE = 25, 32, 0.1
 DEPTH, WIDTH = 20, 256

@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 
 import pytest
+import snntorch as snn  # the framework under test must be installed: no importorskip
 import torch
 from torch import nn
-
-snn = pytest.importorskip("snntorch")
 
 from snninit_plugins import (
     api,
