@@ -20,6 +20,7 @@ from ..errors import InfeasibleTargetError
 from ..inputs import InputMoments, SynapticInput
 from ..neuron import CanonicalNeuron
 from ..predictors import RatePrediction, density, layer_gain
+from ..solve import _secant
 from ..surrogates import SURROGATES, Surrogate
 
 WeightLaw = Literal["normal", "uniform"]
@@ -259,7 +260,7 @@ class Strategy:
         if not abs(error) < self.REUSE_TOLERANCE:
             if not abs(error) < self.REFINE_RANGE:
                 return None
-            mu = self._refine_mean(layer, moments, target, n_steps, recent, float(pred.rate))
+            mu = self._refine_mean(layer, moments, target, n_steps, recent)
             if mu is None:
                 return None
             # the plan at the corrected mean, but with recent's layer gain G (informational; it would cost a
@@ -281,36 +282,23 @@ class Strategy:
     REFINE_RANGE: ClassVar[float] = 0.1
 
     def _refine_mean(self, layer: LayerSpec, moments: InputMoments, target: float, n_steps: int | None,
-                     recent: LayerPlan, rate: float) -> float | None:
-        """Weight mean that gives ``target`` at recent's weight std and bias, by secant steps on log rate from
-        recent's mean (whose rate is ``rate``); None when 4 steps do not reach :attr:`REUSE_TOLERANCE`. The
-        first step is Newton's with the last refinement's slope d ln r / d mu for this layer type, when there
-        is one (deep layers are refined one after another: one evaluation each instead of two)."""
+                     recent: LayerPlan) -> float | None:
+        """Weight mean that gives ``target`` at recent's weight std and bias, by the solver's secant steps on log
+        rate (:func:`~snninit_plugins.solve._secant`) from recent's mean (its rate is remembered);
+        None when 4 more evaluations do not reach :attr:`REUSE_TOLERANCE`. The first step is Newton's with the
+        last refinement's slope d ln r / d mu for this layer type, when there is one (deep layers are refined
+        one after another: one evaluation each instead of two)."""
         sigma, bias = recent.weight_std, recent.bias
         # the mean's natural scale: the per-step input noise over the active inputs' count
         scale = sigma / math.sqrt(max(layer.fan_in * moments.mean, 1.0))
         key = (layer.key(), target, n_steps)
-        mu0, r0 = recent.weight_mean, rate
-        slope = self._refine_slopes.get(key)
-        if slope is not None and slope > 0 and abs(math.log(rate / target) / slope) < 2 * scale:
-            mu1 = mu0 - math.log(rate / target) / slope
-        else:
-            mu1 = mu0 + (0.05 if rate < target else -0.05) * scale
-        for _ in range(4):
-            r1 = self.predict_memo(layer, self.drive(layer, moments, mu1, sigma, bias), n_steps).rate
-            if not r1 > 0:
-                return None
-            if r1 != r0 and mu1 != mu0:
-                self._refine_slopes[key] = (math.log(r1) - math.log(r0)) / (mu1 - mu0)
-            if abs(r1 / target - 1) < self.REUSE_TOLERANCE:
-                return mu1
-            if r1 == r0:
-                return None
-            mu2 = mu1 - (math.log(r1) - math.log(target)) * (mu1 - mu0) / (math.log(r1) - math.log(r0))
-            if not (math.isfinite(mu2) and abs(mu2 - recent.weight_mean) < 10 * scale):
-                return None
-            mu0, r0, mu1 = mu1, r1, mu2
-        return None
+        info: dict = {}
+        mu = _secant(lambda m: self.predict_memo(layer, self.drive(layer, moments, m, sigma, bias), n_steps).rate,
+                     recent.weight_mean, 0.05 * scale, target, xtol=0.0, ftol=self.REUSE_TOLERANCE, max_iter=3,
+                     slope=self._refine_slopes.get(key), info=info)
+        if "slope" in info:
+            self._refine_slopes[key] = info["slope"]
+        return mu
 
     def evaluate(self, layer: LayerSpec, moments: InputMoments, target: float | None, n_steps: int | None,
                  mu: float, sigma: float, bias: float, keep_weights: bool = False) -> LayerPlan:
