@@ -200,6 +200,10 @@ class _Fired:
             self.left, _, self.frac = grid.split(targets)
         self.runs = np.flatnonzero(np.concatenate([[True], np.diff(self.left) != 0]))
         self.cells = self.left[self.runs]
+        # every fired cell to its own cell, in order (a subtract reset): a slice of columns, no sums
+        first = int(self.cells[0]) if len(self.cells) else 0
+        self.block = (slice(first, first + len(self.left))
+                      if len(self.runs) == len(self.left) and np.all(np.diff(self.left) == 1) else None)
 
     def apply(self, h: np.ndarray) -> np.ndarray:
         """h R for masses ``h`` (last axis: the grid's cells)."""
@@ -213,9 +217,10 @@ class _Fired:
         if self.frac is None:
             out[..., self.cells] += fired
             return
-        if len(self.runs) == len(self.left):  # every fired cell to its own cell (a subtract reset): no sums
-            out[..., self.cells] += fired * (1.0 - self.frac)
-            out[..., self.cells + 1] += fired * self.frac
+        if self.block is not None:
+            left, right = self.block, slice(self.block.start + 1, self.block.stop + 1)
+            out[..., left] += fired * (1.0 - self.frac)
+            out[..., right] += fired * self.frac
             return
         out[..., self.cells] += np.add.reduceat(fired * (1.0 - self.frac), self.runs, axis=-1)
         out[..., self.cells + 1] += np.add.reduceat(fired * self.frac, self.runs, axis=-1)
@@ -260,11 +265,11 @@ def _transition(neuron: CanonicalNeuron, law: MixtureLaw, grid: _Grid, source: n
     g = neuron.gain
     atoms = law.stds == 0
     if out is None:
-        out = np.zeros((len(source), grid.n))
-    else:
-        out[...] = 0.0
+        out = np.empty((len(source), grid.n))
     smooth_weight = float(law.weights[~atoms].sum())
-    if smooth_weight > 0:
+    if not smooth_weight > 0:
+        out[...] = 0.0
+    else:
         smooth = law if isinstance(law, MaxPooledLaw | SampledLaw) else MixtureLaw(
             law.weights[~atoms], law.means[~atoms], law.stds[~atoms])
         # x needed to land below each edge: (edges_j - source_i) / g, increasing along a row
@@ -290,7 +295,8 @@ def _transition(neuron: CanonicalNeuron, law: MixtureLaw, grid: _Grid, source: n
         cells = np.lib.stride_tricks.as_strided(
             gaps, shape=(len(gaps) - refine * (n_edges - 2), n_edges - 1),
             strides=(gaps.strides[0], refine * gaps.strides[0]), writeable=False)
-        out += cells[i0] * (1 - frac) + cells[i0 + 1] * frac
+        np.multiply(cells[i0], 1 - frac, out=out)
+        out += cells[i0 + 1] * frac
         cdf_first = strided[i0, 1] * (1 - frac[:, 0]) + strided[i0 + 1, 1] * frac[:, 0]
         cdf_last = strided[i0, -2] * (1 - frac[:, 0]) + strided[i0 + 1, -2] * frac[:, 0]
         out[:, 0] = cdf_first
@@ -388,10 +394,11 @@ def _window_total(p: np.ndarray, step: np.ndarray, n_steps: int) -> tuple[np.nda
     for t in range(n_steps):
         total[done:] += p
         nxt = p @ step[done:]
-        moved = np.abs(nxt - p).sum(axis=-1)[:, 0]
         settled = 0
-        while settled < len(moved) and moved[settled] <= _SETTLED:
-            settled += 1
+        if t % 4 == 3:  # checked every few steps: the check costs a third of a step of few, small nodes
+            moved = np.abs(nxt - p).sum(axis=-1)[:, 0]
+            while settled < len(moved) and moved[settled] <= _SETTLED:
+                settled += 1
         if settled:
             rest = n_steps - t - 1  # p_{t+1} .. p_{T-1}, each nxt
             total[done:done + settled] += rest * nxt[:settled]
