@@ -440,9 +440,18 @@ def _plain_nodes(neuron: CanonicalNeuron, laws: list[MixtureLaw], n_steps: int |
     sparse_resets = ([_reset_matrix(neuron, grid) for grid in grids]
                      if n_steps is None or autocovariance is not None else None)
     fired = [_Fired(neuron, grid) for grid in grids]
-    # K R per node: the window's step, and the repeat kernels' (one product per lag instead of two)
-    step = None
-    if (n_steps is not None and autocovariance is None) or repeats is not None:
+    # K R per node: the window's step, and the repeat kernels' (one product per lag instead of two). Over a
+    # window without autocovariance, K R replaces K in place, and K's firing columns are kept aside: half the
+    # memory, which the window's products stream through at every step
+    step = fired_columns = None
+    if n_steps is not None and autocovariance is None:
+        fired_columns = [kern[:, f.j0:].copy() for kern, f in zip(kernels, fired)]
+        step = kernels
+        for row, (kern, f) in enumerate(zip(fired_columns, fired)):
+            step[row, :, f.j0:] = 0.0
+            f.add(kern, step[row])
+        kernels = None
+    elif repeats is not None:
         step = np.empty_like(kernels)
         for row, (kern, f) in enumerate(zip(kernels, fired)):
             _step_matrix(kern, f, step[row])
@@ -456,7 +465,15 @@ def _plain_nodes(neuron: CanonicalNeuron, laws: list[MixtureLaw], n_steps: int |
             # p_t = p_{t-1} K R and h_t = p_{t-1} K: by linearity the window's sums need one product per step,
             # sum_t h_t = (sum_{t<T} p_t) K and sum_t p_t = sum_{t<T} p_t - p_0 + p_T
             total, last = _window_total(p, step, n_steps)
-            pre = (total @ kernels)[:, 0, :] / n_steps
+            # sum_t h_t = (sum p_t) K: K R less the reset of K's firing columns, and those columns themselves
+            pre = (total @ step)[:, 0, :]
+            for row, (kern, f) in enumerate(zip(fired_columns, fired)):
+                firing = total[row, 0] @ kern
+                reset = np.zeros(n_cells)
+                f.add(firing, reset)
+                pre[row] -= reset
+                pre[row, f.j0:] = firing
+            pre /= n_steps
             post = (total - p + last)[:, 0, :] / n_steps
         else:
             resets = np.stack([_reset_dense(neuron, grid) for grid in grids])
