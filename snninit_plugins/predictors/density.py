@@ -74,12 +74,12 @@ def _cdf_table(law: MixtureLaw | MaxPooledLaw, u: np.ndarray, strict: bool) -> n
     width = int((hi - lo).max(initial=0))
     if width == 0:
         return np.cumsum(steps[:n])
-    # all components at once, each over its own span (a column of table indices per component)
+    # all components at once, each over its own span only (the normal CDF is most of the cost)
     index = lo[:, None] + np.arange(width)
-    inside = index < hi[:, None]
-    index = np.minimum(index, n - 1)
-    values = w[:, None] * special.ndtr((u[index] - m[:, None]) * (1.0 / sd)[:, None])
-    return np.bincount(index[inside], weights=values[inside], minlength=n) + np.cumsum(steps[:n])
+    component = np.broadcast_to(np.arange(len(w))[:, None], index.shape)[index < hi[:, None]]
+    index = index[index < hi[:, None]]
+    values = w[component] * special.ndtr((u[index] - m[component]) * (1.0 / sd)[component])
+    return np.bincount(index, weights=values, minlength=n) + np.cumsum(steps[:n])
 
 
 class _Grid:
