@@ -26,6 +26,13 @@ the science.
     python benchmarks/planning_time.py --betas 0.9 --targets 0.1 --windows 25 --repeat 5
     git show HEAD:snninit_plugins/strategies/solutions.py > /tmp/solutions_head.py
     python benchmarks/planning_time.py --reference /tmp/solutions_head.py
+
+``--reference-root DIR`` compares with the whole package of another version (e.g. a change to the density
+predictor): DIR holds its ``snninit_plugins/``, which this script imports in a worker process that plans
+alternately with this code, as above.
+
+    mkdir /tmp/head && git archive HEAD snninit_plugins | tar -x -C /tmp/head
+    python benchmarks/planning_time.py --reference-root /tmp/head
 """
 
 from __future__ import annotations
@@ -35,7 +42,10 @@ import contextlib
 import importlib
 import importlib.util
 import itertools
+import json
+import os
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -87,6 +97,28 @@ def load_reference(path: str) -> type:
     spec.loader.exec_module(module)
     _DENSITY_HOLDERS.append(REFERENCE_MODULE)
     return module.General
+
+
+class ReferenceWorker:
+    """plan_stack with another version's package (under ``root``), in a worker process (see ``--worker``)."""
+
+    def __init__(self, root: str) -> None:
+        env = {**os.environ, "PYTHONPATH": os.path.abspath(root)}
+        # this script, importing the other version's package (PYTHONPATH comes before an installed package)
+        self.process = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True, env=env)
+
+    def __call__(self, beta: float, reset: str, target: float, n_steps: int) -> dict:
+        self.process.stdin.write(json.dumps([beta, reset, target, n_steps]) + "\n")
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())
+
+
+def serve() -> int:
+    """``--worker``: plan the configurations read from stdin (JSON, one a line); one JSON result a line."""
+    for line in sys.stdin:
+        print(json.dumps(plan_stack(*json.loads(line))), flush=True)
+    return 0
 
 
 def plan_stack(beta: float, reset: str, target: float, n_steps: int, general: type | None = None) -> dict:
@@ -145,6 +177,10 @@ def report(label: str, rows: list[dict]) -> None:
           f"worst planned rate error {max(r['rate_err'] for r in rows) * 100:.3f}%")
 
 
+def grid_first(args: argparse.Namespace) -> tuple:
+    return args.betas[0], args.resets[0], args.targets[0], args.windows[0]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--betas", type=floats, default=BETAS)
@@ -153,8 +189,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resets", type=lambda s: tuple(x.strip() for x in s.split(",") if x.strip()), default=RESETS)
     parser.add_argument("--repeat", type=int, default=3, help="fresh-instance plans per configuration (median)")
     parser.add_argument("--reference", help="another strategies/solutions.py: time it too and compare the plans")
+    parser.add_argument("--reference-root", help="a folder with another version's snninit_plugins/: time it too, "
+                        "in a worker process, and compare the plans")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker:
+        return serve()
+    if args.reference and args.reference_root:
+        parser.error("give --reference or --reference-root, not both")
     reference = load_reference(args.reference) if args.reference else None
+    if args.reference_root:
+        reference = ReferenceWorker(args.reference_root)
+        reference(*grid_first(args))  # warm up its imports
     grid = list(itertools.product(args.betas, args.resets, args.targets, args.windows))
     print(f"planning_time: {len(grid)} configurations, {DEPTH} layers, N={WIDTH}, {args.repeat} repeat(s) each",
           flush=True)
@@ -168,7 +214,9 @@ def main(argv: list[str] | None = None) -> int:
         runs, ref_runs = [], []
         for _ in range(max(args.repeat, 1)):  # alternately: both versions see the same machine load
             runs.append(plan_stack(beta, reset, target, n_steps))
-            if reference:
+            if isinstance(reference, ReferenceWorker):
+                ref_runs.append(reference(beta, reset, target, n_steps))
+            elif reference:
                 ref_runs.append(plan_stack(beta, reset, target, n_steps, reference))
         row = summary(runs)
         line = (f"{beta:>5} {reset:<8} {target:>6} {n_steps:>4} | {row['plan_s']:>6.3f} {row['min_s']:>6.3f} "
@@ -184,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
     report("this code", rows)
     if reference:
-        report(f"reference {args.reference}", ref_rows)
+        report(f"reference {args.reference or args.reference_root}", ref_rows)
         devs = [r["dev"] for r in rows]
         d_std, d_mean, d_rate = (max(d[i] for d in devs) for i in range(3))
         print(f"\nthis code vs reference, worst layer of all: |d weight_std|/std {d_std * 100:.3f}%, "

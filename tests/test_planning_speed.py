@@ -4,9 +4,11 @@ benchmarks/planning_time.py, counts do not depend on the machine)."""
 
 from __future__ import annotations
 
+import importlib
 import math
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from scipy import optimize
 
@@ -18,6 +20,7 @@ from snninit_plugins.solve import solve_weight_mean
 from snninit_plugins.strategies import LayerSpec, get_strategy, solutions
 
 TARGET = 0.1
+density_module = importlib.import_module("snninit_plugins.predictors.density")
 
 
 @pytest.fixture
@@ -80,3 +83,50 @@ def test_a_deeper_layer_re_solves_its_mean_in_few_evaluations(count: list[int]) 
     assert count[1] - before <= 4  # 5 with the solver's steps on log rate from the last slope alone
     drive = strategy.drive(layer, InputMoments.spikes(TARGET, unit_spread=0.13), mu, sigma)
     assert strategy.predict(layer, drive, 100).rate == pytest.approx(TARGET, rel=1e-3)
+
+
+def _window_by_steps(p, step, n_steps):
+    total = np.zeros_like(p)
+    for _ in range(n_steps):
+        total += p
+        p = p @ step
+    return total, p
+
+
+def test_the_density_window_skips_settled_nodes_without_changing_its_sums() -> None:
+    """Silent drift nodes of a non-leaky neuron sink into the bottom cell and stop being stepped."""
+    neuron = CanonicalNeuron(beta=1.0, reset="subtract")
+    drive = SynapticInput(256, -0.1, 0.5, InputMoments.spikes(TARGET, unit_spread=0.28))
+    nodes, _ = drive.quenched_nodes(41)
+    laws = [drive.step_law(d) for d in nodes[10:31]]
+    grids = [density_module._Grid(*density_module._bounds(neuron, [law], 100), neuron.threshold, 160) for law in laws]
+    step = np.stack([density_module._step_matrix(
+        density_module._transition(neuron, law, grid, grid.centres + neuron.drive),
+        density_module._Fired(neuron, grid), np.empty((160, 160))) for law, grid in zip(laws, grids)])
+    p = np.stack([density_module._start(grid, neuron.v0) for grid in grids])[:, None, :]
+    total, last = density_module._window_total(p, step, 100)
+    ref_total, ref_last = _window_by_steps(p, step, 100)
+    assert np.abs(total - ref_total).max() < 1e-11 and np.abs(last - ref_last).max() < 1e-13
+
+
+@pytest.mark.parametrize("beta, reset", [(0.9, "value"), (0.99, "subtract"), (1.0, "none")])
+def test_the_transition_rows_are_the_entrywise_interpolated_cdf(beta: float, reset: str) -> None:
+    """Rows from strided slices of the CDF table equal the table interpolated entry by entry (the former code)."""
+    neuron = CanonicalNeuron(beta=beta, reset=reset)
+    law = SynapticInput(256, -0.02, 0.4, InputMoments.spikes(TARGET, unit_spread=0.2)).step_law()
+    grid = density_module._Grid(*density_module._bounds(neuron, [law], 25), neuron.threshold, 160)
+    source = beta * grid.centres + neuron.drive
+    u = (grid.edges[None, :] - source[:, None]) / neuron.gain
+    smooth = law.stds > 0
+    refine = 2 if float(law.stds[smooth].min()) * neuron.gain > 2 * grid.dv else density_module._TABLE_REFINE
+    du = grid.dv / neuron.gain / refine
+    n_tab = math.ceil((u.max() - u.min()) / du) + 2
+    mixture = type(law)(law.weights[smooth], law.means[smooth], law.stds[smooth])
+    tab = density_module._cdf_table(mixture, u.min() + du * np.arange(n_tab), neuron.strict)
+    pos = (u - u.min()) / du
+    i0 = np.clip(np.floor(pos).astype(int), 0, n_tab - 2)
+    cdf = tab[i0] * (1 - (pos - i0)) + tab[i0 + 1] * (pos - i0)
+    cdf[:, 0], cdf[:, -1] = 0.0, law.weights[smooth].sum()
+    kernel = density_module._transition(neuron, type(law)(law.weights[smooth], law.means[smooth], law.stds[smooth]),
+                                        grid, source)
+    assert np.abs(kernel - np.diff(cdf, axis=1)).max() < 1e-13
