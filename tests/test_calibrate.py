@@ -11,12 +11,10 @@ import json
 import math
 
 import pytest
+import snntorch as snn  # the framework under test must be installed: no importorskip
 import torch
+from acceptance import gen
 from torch import nn
-
-snn = pytest.importorskip("snntorch")
-
-from acceptance import gen  # noqa: E402
 
 import snninit_plugins.calibration as cal
 from snninit_plugins import apply_init

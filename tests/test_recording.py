@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+import snntorch as snn  # the framework under test must be installed: no importorskip
 import torch
 from torch import nn
 
-snn = pytest.importorskip("snntorch")
-
-from snninit_plugins.plugins import get_adapters  # noqa: E402
-from snninit_plugins.recording import record  # noqa: E402
+from snninit_plugins.plugins import get_adapters
+from snninit_plugins.recording import record
 
 
 class Tutorial(nn.Module):

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import pytest
+import snntorch as snn  # the framework under test must be installed: no importorskip
 import torch
+from acceptance import build, gen
 from torch import nn
 
-snn = pytest.importorskip("snntorch")
-
-from acceptance import build, gen  # noqa: E402
-
-from snninit_plugins import apply_init  # noqa: E402
-from snninit_plugins.simulator import bernoulli_spikes  # noqa: E402
-from snninit_plugins.walker import valid_fraction  # noqa: E402
+from snninit_plugins import apply_init
+from snninit_plugins.simulator import bernoulli_spikes
+from snninit_plugins.walker import valid_fraction
 
 
 @pytest.mark.parametrize("conv, shape, expected", [
