@@ -158,16 +158,23 @@ def _bounds(neuron: CanonicalNeuron, laws: list[MixtureLaw], n_steps: int | None
     return lo, max(hi, theta + 0.05 * span)
 
 
+def _reset_targets(neuron: CanonicalNeuron, grid: _Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where each firing cell (from ``grid.fire_from`` up) is reset to: (left, right, frac) of
+    :meth:`_Grid.split` at v_reset (value reset) or the cell centre less the subtracted amount."""
+    fired = np.arange(grid.fire_from, grid.n)
+    if neuron.reset == "value":
+        targets = np.full(fired.shape, neuron.v_reset, dtype=np.float64)
+    else:
+        targets = grid.centres[fired] - neuron.subtract_amount
+    return grid.split(targets)
+
+
 def _reset_entries(neuron: CanonicalNeuron, grid: _Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rows, cols, values) of the cell map H -> V: identity below theta, the reset above (rows sum to one)."""
     n, j0 = grid.n, grid.fire_from
     fired = np.arange(j0, n)
     stay = np.arange(j0)
-    if neuron.reset == "value":
-        targets = np.full(fired.shape, neuron.v_reset, dtype=np.float64)
-    else:
-        targets = grid.centres[fired] - neuron.subtract_amount
-    left, right, frac = grid.split(targets)
+    left, right, frac = _reset_targets(neuron, grid)
     rows = np.concatenate([stay, fired, fired])
     cols = np.concatenate([stay, left, right])
     vals = np.concatenate([np.ones(j0), 1.0 - frac, frac])
@@ -189,15 +196,12 @@ class _Fired:
     (a fast input's high drifts: a dense product took a fifth of an evaluation)."""
 
     def __init__(self, neuron: CanonicalNeuron, grid: _Grid) -> None:
-        self.j0 = j0 = grid.fire_from
-        fired = np.arange(j0, grid.n)
+        self.j0 = grid.fire_from
         self.frac: np.ndarray | None = None  # no reset: each fired cell stays where it is
         if neuron.reset == "none":
-            self.left = fired
+            self.left = np.arange(self.j0, grid.n)
         else:
-            targets = (np.full(fired.shape, neuron.v_reset, dtype=np.float64) if neuron.reset == "value"
-                       else grid.centres[fired] - neuron.subtract_amount)  # as _reset_entries
-            self.left, _, self.frac = grid.split(targets)
+            self.left, _, self.frac = _reset_targets(neuron, grid)
         self.runs = np.flatnonzero(np.concatenate([[True], np.diff(self.left) != 0]))
         self.cells = self.left[self.runs]
         # every fired cell to its own cell, in order (a subtract reset): a slice of columns, no sums
@@ -233,16 +237,6 @@ def _step_matrix(kernel: np.ndarray, fired: _Fired, out: np.ndarray) -> np.ndarr
     out[...] = kernel
     out[:, j0:] = 0.0
     fired.add(kernel[:, j0:], out)
-    return out
-
-
-def _reset_dense(neuron: CanonicalNeuron, grid: _Grid) -> np.ndarray:
-    """:func:`_reset_matrix` as a dense array (faster to build for the window's dense products)."""
-    if neuron.reset == "none":
-        return np.eye(grid.n)
-    rows, cols, vals = _reset_entries(neuron, grid)
-    out = np.zeros((grid.n, grid.n))
-    np.add.at(out, (rows, cols), vals)
     return out
 
 
@@ -478,12 +472,11 @@ def _plain_nodes(neuron: CanonicalNeuron, laws: list[MixtureLaw], n_steps: int |
             pre /= n_steps
             post = (total - p + last)[:, 0, :] / n_steps
         else:
-            resets = np.stack([_reset_dense(neuron, grid) for grid in grids])
             pre = np.zeros_like(p)
             post = np.zeros_like(p)
             for _ in range(n_steps):
                 h = p @ kernels
-                p = h @ resets
+                p = np.stack([f.apply(h_node) for h_node, f in zip(h, fired)])
                 pre += h
                 post += p
                 steps.append(h[:, 0, :])
@@ -681,22 +674,20 @@ def _rate_given_count(neuron: CanonicalNeuron, law: MixtureLaw, grid: _Grid, pos
     The membrane before the step has the window's mean post-reset law ``post`` on ``grid`` (spread uniformly
     over each cell); component K gives x ~ N(m_K, s_K^2), and the neuron fires where beta V + c + g x > theta.
     """
-    g, beta = neuron.gain, neuron.beta
-    h = beta * grid.centres + neuron.drive  # the membrane's start of the step, per cell
-    cell = beta * grid.dv / math.sqrt(12.0)  # std of a uniform spread over one cell
-    scale = np.sqrt((g * law.stds[:, None]) ** 2 + cell * cell)
-    z = (h[None, :] + g * law.means[:, None] - neuron.threshold) / np.maximum(scale, 1e-12)
-    return special.ndtr(z) @ post
+    return special.ndtr(_crossings(neuron, [law], [grid])[0][0]) @ post
 
 
 def _crossings(neuron: CanonicalNeuron, laws: list[MixtureLaw], grids: list[_Grid]) -> tuple[np.ndarray, np.ndarray]:
-    """(z, scale) of :func:`_rate_given_count` for every node at once, shape (nodes, components, cells): the
-    nodes' shot-noise laws have the same components (one per active-input count). Shared by the repeat
-    kernels' slopes and the firing probability given the count, and computed for all nodes in one go (a loop
-    over the nodes cost a sixth of a T = 100 evaluation)."""
+    """(z, scale), shape (nodes, components, cells): component k of a node's step law, x ~ N(m_k, s_k^2), takes
+    a membrane in cell V over the threshold where z = (beta V + c + g m_k - theta) / scale > N(0, 1), with
+    scale^2 = g^2 s_k^2 + (beta dv)^2 / 12 (the membrane spread uniformly over its cell).
+
+    The nodes' laws must have the same number of components (shot-noise laws: one per active-input count).
+    Shared by the firing probability given the count (:func:`_rate_given_count`) and the repeat kernels'
+    slopes, for all nodes in one go (a loop over the nodes cost a sixth of a T = 100 evaluation)."""
     g, beta = neuron.gain, neuron.beta
-    h = beta * np.stack([grid.centres for grid in grids]) + neuron.drive
-    cell = beta * np.array([grid.dv for grid in grids]) / math.sqrt(12.0)
+    h = beta * np.stack([grid.centres for grid in grids]) + neuron.drive  # the membrane's start of the step
+    cell = beta * np.array([grid.dv for grid in grids]) / math.sqrt(12.0)  # std of a uniform spread over a cell
     scale = np.sqrt((g * np.stack([law.stds for law in laws]))[:, :, None] ** 2 + (cell * cell)[:, None, None])
     z = (h[:, None, :] + g * np.stack([law.means for law in laws])[:, :, None] - neuron.threshold)
     return z / np.maximum(scale, 1e-12), scale
@@ -720,23 +711,20 @@ def _repeat_kernels(neuron: CanonicalNeuron, laws: list[MixtureLaw], grids: list
     spread uniformly as in :func:`_rate_given_count`): :math:`D(\tau) = \delta h\,R\,(K R)^{\tau - 1}\cdot w`.
     All nodes are stepped at once; ``crossings``: :func:`_crossings` of the nodes, when they have the same components.
     """
-    g, beta = neuron.gain, neuron.beta
+    g = neuron.gain
     out = np.zeros((len(grids), n_lags))
     if n_lags == 0 or not grids:
         return out
-    slopes = np.empty_like(pre)
+    def slopes_of(z: np.ndarray, scale: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        # the step law's density at the crossing; a point mass on a memoryless neuron's zero-width cells: none
+        at = np.where(scale > 0, np.exp(-0.5 * z * z) * (g / math.sqrt(2 * math.pi)) / np.maximum(scale, 1e-12), 0.0)
+        return np.einsum("kc,kcn->kn", weights, at)
+
     if crossings is not None:
-        z, scale = crossings
-        density_at = np.where(scale > 0, np.exp(-0.5 * z * z) * (g / math.sqrt(2 * math.pi)) / np.maximum(scale, 1e-12),
-                              0.0)
-        slopes = np.einsum("kc,kcn->kn", np.stack([law.weights for law in laws]), density_at)
-    for row, (law, grid) in enumerate(zip(laws, grids) if crossings is None else ()):
-        src = beta * grid.centres + neuron.drive
-        cell = beta * grid.dv / math.sqrt(12.0)
-        scale = np.sqrt((g * law.stds[:, None]) ** 2 + cell * cell)
-        safe = np.maximum(scale, 1e-12)  # a point mass on a memoryless neuron's zero-width cells: no slope
-        z = (src[None, :] + g * law.means[:, None] - neuron.threshold) / safe
-        slopes[row] = law.weights @ np.where(scale > 0, np.exp(-0.5 * z * z) * (g / math.sqrt(2 * math.pi)) / safe, 0.0)
+        slopes = slopes_of(*crossings, np.stack([law.weights for law in laws]))
+    else:
+        slopes = np.concatenate([slopes_of(*_crossings(neuron, [law], [grid]), law.weights[None])
+                                 for law, grid in zip(laws, grids)])
     dv = np.array([grid.dv for grid in grids])[:, None]
     zeros = np.zeros((len(grids), 1))
     at_edges = np.concatenate([zeros, 0.5 * (pre[:, 1:] + pre[:, :-1]), zeros], axis=1) / dv
