@@ -85,6 +85,38 @@ def test_a_deeper_layer_re_solves_its_mean_in_few_evaluations(count: list[int]) 
     assert strategy.predict(layer, drive, 100).rate == pytest.approx(TARGET, rel=1e-3)
 
 
+def test_deeper_layers_start_on_the_line_of_the_last_two_means(count: list[int]) -> None:
+    """Layers 3 and 4 of a stack whose input spread still grows start on the line through the last two layers'
+    means against their input spread: closer to their solved mean, and fewer evaluations, than from the last."""
+    layer = LayerSpec("L", CanonicalNeuron(beta=1.0, reset="subtract"), 256)
+    spreads = (0.0, 0.19, 0.25, 0.28)  # the beta 1, subtract, target 0.1, T = 100 stack's planned input spreads
+
+    def plan_stack(strategy: base.Strategy) -> list[base.LayerPlan]:
+        return [strategy.plan(layer, InputMoments.spikes(TARGET, unit_spread=u), TARGET, 100) for u in spreads]
+
+    fine = count[1]
+    plans = plan_stack(get_strategy("general"))
+    with_trend = count[1] - fine
+    strategy = get_strategy("general")
+    guesses = []
+    for k, u in enumerate(spreads[2:], start=2):
+        strategy._trend[strategy._family_key(layer, InputMoments.spikes(TARGET), TARGET, 100)] = [
+            (spreads[j], plans[j].weight_mean, plans[j].weight_std) for j in (k - 2, k - 1)]
+        guesses.append(strategy._trend_mean(layer, InputMoments.spikes(TARGET, unit_spread=u), TARGET, 100,
+                                            plans[k - 1].weight_mean, plans[k - 1].weight_std))
+    for k, guess in zip((2, 3), guesses):
+        assert abs(guess - plans[k].weight_mean) < 0.5 * abs(plans[k - 1].weight_mean - plans[k].weight_mean)
+    fine = count[1]
+    flat = get_strategy("general")
+    flat._trend_mean = lambda layer, moments, target, n_steps, mu, sigma: mu  # start at the last mean
+    plans_flat = plan_stack(flat)
+    assert with_trend < count[1] - fine  # measured: 15 against 16 (in the 50-layer stack, 28 against 29 and 68
+    # against 71 evaluations in all: layer 4 is refined within the plan instead of re-solved, without its G pair)
+    for p, q in zip(plans, plans_flat):  # the same plans, to the tolerance of the rates they are solved to
+        assert p.weight_std == q.weight_std
+        assert p.rate == pytest.approx(TARGET, rel=1e-3) and q.rate == pytest.approx(TARGET, rel=1e-3)
+
+
 def _window_by_steps(p, step, n_steps):
     total = np.zeros_like(p)
     for _ in range(n_steps):

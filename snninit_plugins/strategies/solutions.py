@@ -269,6 +269,9 @@ class General(_PredictorSolution):
         family = (layer.key(), moments.mean, moments.second, target, n_steps)
         if family in self._family_sigma:
             sigma, mu, slope = self._family_sigma[family]
+            recent = self._recent.get(self._family_key(layer, moments, target, n_steps))
+            if recent is not None and recent.weight_std == sigma:  # where _reuse's evaluation was (remembered)
+                mu = self._trend_mean(layer, moments, target, n_steps, recent.weight_mean, sigma)
             return self._final_mean(layer, moments, target, n_steps, sigma, mu, slope, family), sigma, 0.0
         residual, solved, slopes = self._criterion(layer, moments, target, n_steps)
         # start from the last solution of a similar layer (same neuron and fan-in), else from sigma_w at which
