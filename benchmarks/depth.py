@@ -12,7 +12,9 @@ when the plan keeps the framework's weights), and the stack runs on B = 64 sampl
 
 Measured per layer: population rate, silent fraction (neurons that never fire), synchrony chi (1 for
 independent neurons, N for lock-step); with ``--layers`` also the spread of the neurons' rates (std across
-neurons of each neuron's rate over samples and steps) beside the plan's predicted spread. The layer gain G = d ln r_out / d ln r_in is measured for layers
+neurons of each neuron's rate over samples and steps) beside the plan's predicted spread, and the Fano factor
+of the neurons' spike counts over the window across samples (1 for Bernoulli trains; in subtract-reset stacks
+at T = 100 it reaches 20-25: which neurons fire differs from sample to sample). The layer gain G = d ln r_out / d ln r_in is measured for layers
 1, 2, 10, 20, 50 by feeding that layer alone (its actual weights) with Bernoulli input at r_in (1 +- h),
 h = 0.1, common random numbers for both, B = 64; r_in is the layer's planned input rate, and the input units'
 rates are spread as planned (a gamma law with the planned mean and spread across units; layer 1 gets
@@ -191,6 +193,7 @@ def run_config(name: str, centred: bool, beta: float, reset: str, target: float,
     row.update(
         planned=[float(p.rate) for p in plan], gain_pred=[float(p.gain) for p in plan], gain_meas=gains,
         spread_pred=[float(p.rate_spread) for p in plan], spread=[float(np.std(a.rate_per_neuron)) for a in acts],
+        fano=[float(a.fano) for a in acts],
         rate=[a.rate for a in acts], silent=[a.silent_fraction for a in acts], chi=[a.synchrony for a in acts],
         l1=l1, l1_se=l1_se, sim_s=time.perf_counter() - t0,
     )
@@ -254,13 +257,14 @@ def print_layers(row: dict) -> None:
     print(f"  layer 1 ensemble rate {row['l1']:.5f} +- {row['l1_se']:.5f} ({err:+.2f}%)"
           f"; planning {row['plan_s']:.2f} s (layer 1 {row['plan_first_s']:.2f} s)")
     head = (f"  {'layer':>5} {'target':>7} {'planned':>8} {'rate':>8} {'|log2|':>7} {'silent%':>8} {'chi':>7} "
-            f"{'spread':>7} {'(plan)':>7} {'G pred':>7} {'G meas':>7}")
+            f"{'spread':>7} {'(plan)':>7} {'Fano':>6} {'G pred':>7} {'G meas':>7}")
     print(head + "\n  " + "-" * (len(head) - 2))
     for i, r in enumerate(row["rate"]):
         g_meas = row["gain_meas"].get(i + 1)
         print(f"  {i + 1:>5} {row['target']:>7.3g} {row['planned'][i]:>8.4f} {r:>8.4f} "
               f"{fmt(log2_error(r, row['target']), '.3f', 7)} {row['silent'][i] * 100:>8.1f} "
               f"{fmt(row['chi'][i], '.1f', 7)} {row['spread'][i]:>7.3f} {row['spread_pred'][i]:>7.3f} "
+              f"{fmt(row['fano'][i], '.1f', 6)} "
               f"{fmt(row['gain_pred'][i], '.3f', 7)} {'' if g_meas is None else fmt(g_meas, '.3f', 7)}")
 
 
