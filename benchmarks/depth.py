@@ -25,7 +25,9 @@ identical rates) unless ``--g-homogeneous``. The first-layer criterion uses this
 Acceptance for ``general`` (gain criterion), in every configuration and at every layer: rate within x2 of
 target (|log2(rate/target)| <= 1), silent fraction <= 15%, chi <= 20; first layer within 3% (1% with centred
 rows). The verdict column says PASS or FAIL with the failed criteria: r (x2), s (silent), c (chi), 1 (layer 1).
-The baselines show the collapse in the same table (column "silent": the first silent layer). chi is taken over
+Column |J|: the spectral radius of the plan's own (rate, spread) layer map at layer 10
+(``predictors.layer_jacobian``): above 1 the planned fixed point is unstable in the spread of rates across
+neurons, which the gain criterion (G scales rate and spread together) does not see. The baselines show the collapse in the same table (column "silent": the first silent layer). chi is taken over
 the layers where it is defined (a layer where no neuron varies has none; it fails on rate and silence instead).
 
     python benchmarks/depth.py --quick                # general, kaiming, default; 12 configurations (< 1 min)
@@ -54,6 +56,7 @@ import torch
 from snninit_plugins.errors import InfeasibleTargetError
 from snninit_plugins.inputs import InputMoments
 from snninit_plugins.neuron import CanonicalNeuron
+from snninit_plugins.predictors import density, layer_jacobian
 from snninit_plugins.sampling import sample_weight_
 from snninit_plugins.simulator import bernoulli_spikes, run_neurons, simulate_layer_rate, simulate_stack
 from snninit_plugins.strategies import STRATEGIES, LayerPlan, LayerSpec, get_strategy, plan_network
@@ -68,6 +71,7 @@ BATCH = 64  # samples through the stack
 GAIN_BATCH = 64  # samples for the measured layer gain
 GAIN_STEP = 0.1  # h: input rates r_in (1 +- h)
 GAIN_LAYERS = (1, 2, 10, 20, 50)
+JACOBIAN_LAYER = 10  # the plan's (rate, spread) Jacobian is taken at this layer (the stack has converged there)
 FIRST_LAYER_SE = 0.003  # relative standard error at which the first-layer ensemble measurement stops
 # acceptance criteria (general, gain criterion)
 MAX_LOG2 = 1.0
@@ -114,6 +118,20 @@ def measured_gain(neuron: CanonicalNeuron, w: torch.Tensor, b: torch.Tensor | No
     if out[0] <= 0 or out[1] <= 0:
         return math.nan
     return (math.log(out[0]) - math.log(out[1])) / (math.log(1 + GAIN_STEP) - math.log(1 - GAIN_STEP))
+
+
+def plan_radius(strategy: object, neuron: CanonicalNeuron, plan: LayerPlan, n_steps: int) -> float:
+    """Spectral radius of the plan's (rate, spread) layer map at ``plan`` (layer_jacobian), or nan where it has
+    none (a baseline that does not target a rate, a silent layer, an input without spread)."""
+    if not strategy.targets_rate or plan.keep_weights or not plan.rate > 0:
+        return math.nan
+    layer = LayerSpec("J", neuron, WIDTH, centred_rows=plan.centred_rows)
+    drive = strategy.drive(layer, plan.input, plan.weight_mean, plan.weight_std, plan.bias)
+    try:
+        jacobian = layer_jacobian(density, neuron, drive, n_steps=n_steps)
+    except ValueError:
+        return math.nan
+    return float(np.abs(np.linalg.eigvals(jacobian)).max())
 
 
 def first_layer_rate(neuron: CanonicalNeuron, plan: LayerPlan, n_steps: int, seed: int) -> tuple[float, float]:
@@ -174,6 +192,7 @@ def run_config(name: str, centred: bool, beta: float, reset: str, target: float,
     except (InfeasibleTargetError, ValueError) as exc:
         row["error"] = str(exc).splitlines()[0]
         return row
+    row["radius"] = plan_radius(strategy, neuron, plan[JACOBIAN_LAYER - 1], n_steps)
     seed = config_seed(seed, beta, reset, target, n_steps)
     t0 = time.perf_counter()
     gen = torch.Generator().manual_seed(seed)
@@ -272,11 +291,13 @@ def print_summary(rows: list[dict]) -> None:
     print("\nSummary: per configuration, depth 20 and depth 50 (the 20-layer stack is the 50-layer one's prefix)")
     print("  L1%: this stack's first-layer rate error (pop%: the layer's ensemble over fresh weights); |log2|: worst layer's |log2(rate/target)|; sil%: max silent "
           "fraction; chi: max synchrony; Ld%: last layer's rate error; verdict: PASS, or FAIL with r (x2) s (silent) "
-          "c (chi) 1 (layer 1); silent: first layer with rate 0; G1/G50: predicted/measured gain of layers 1 and 50")
+          "c (chi) 1 (layer 1); silent: first layer with rate 0; G1/G50: predicted/measured gain of layers 1 and 50; "
+          f"|J|: spectral radius of the plan's (rate, spread) map at layer {JACOBIAN_LAYER} (predictors.layer_jacobian; "
+          "above 1 its fixed point is unstable)")
     head = (f"{'strategy':<19} {'beta':>5} {'reset':<8} {'target':>6} {'T':>4} {'cent':<4} {'L1%':>6} {'pop%':>6} | "
             f"{'|log2|':>6} {'sil%':>5} {'chi':>6} {'L20%':>7} {'verdict':<9} | "
             f"{'|log2|':>6} {'sil%':>5} {'chi':>6} {'L50%':>7} {'verdict':<9} | {'silent':<14} {'G1 p/m':>11} "
-            f"{'G50 p/m':>11} {'plan s':>6}")
+            f"{'G50 p/m':>11} {'|J|':>5} {'plan s':>6}")
     print(head + "\n" + "-" * len(head))
     for row in rows:
         if row["error"]:
@@ -295,7 +316,7 @@ def print_summary(rows: list[dict]) -> None:
         for k in (1, max(DEPTHS)):
             gains.append(f"{fmt(row['gain_pred'][k - 1], '.2f', 5)}/{fmt(row['gain_meas'].get(k, math.nan), '.2f', 5)}")
         parts.append(f"| {'silent from L%d' % first if first else '-':<14} {gains[0]:>11} {gains[1]:>11} "
-                     f"{row['plan_s']:>6.2f}")
+                     f"{fmt(row.get('radius', math.nan), '.2f', 5)} {row['plan_s']:>6.2f}")
         print(" ".join(parts))
 
 
@@ -320,6 +341,12 @@ def print_final(rows: list[dict]) -> None:
               f"{statistics.median(worst) * 100:.1f}%,"
               f" max {max(worst) * 100:.1f}%; layer {max(DEPTHS)} |rate/target - 1| median "
               f"{statistics.median(last) * 100:.1f}%, max {max(last) * 100:.1f}%")
+        for unstable in (True, False):
+            part = [m for r, m in zip(group, ms) if (r.get("radius", math.nan) > 1) == unstable]
+            if part:
+                print(f"  {label}, depth {max(DEPTHS)}, |J| {'>' if unstable else '<='} 1: {len(part)} configurations, "
+                      f"{sum(m['passed'] for m in part)} pass; worst layer |rate/target - 1| median "
+                      f"{statistics.median(m['worst_rel'] for m in part) * 100:.1f}%")
     print(f"\nPlanning a {max(DEPTHS)}-layer stack of identical layers (fresh strategy instance, cold cache; "
           "this machine, possibly shared)")
     head = f"  {'strategy':<19} {'n':>3} {'median s':>9} {'max s':>7} {'layer 1 median s':>17} {'cached replan s':>16}"
