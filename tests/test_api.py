@@ -87,3 +87,26 @@ def test_report_prints_the_notes() -> None:
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.MaxPool2d(2), snn.Leaky(beta=0.9, init_hidden=True))
     text = str(apply_init(model, input_rate=0.1, T=25, dry_run=True))
     assert "note 0: max pooling of 4 positions" in text
+
+
+def _stack(beta: float, depth: int = 8, width: int = 256) -> nn.Sequential:
+    torch.manual_seed(0)
+    layers: list[nn.Module] = []
+    for _ in range(depth):
+        layers += [nn.Linear(width, width), snn.Leaky(beta=beta, reset_mechanism="subtract", init_hidden=True)]
+    return nn.Sequential(*layers)
+
+
+@pytest.mark.parametrize("beta, rate, window, unstable", [(0.99, 0.05, 100, True), (0.9, 0.1, 25, False)])
+def test_a_stack_whose_planned_fixed_point_is_unstable_gets_a_note(beta: float, rate: float, window: int,
+                                                                   unstable: bool) -> None:
+    """Beta 0.99, subtract reset, 0.05 spikes/step, T = 100: the one configuration of benchmarks/depth.py that
+    fails (its (rate, spread) map's radius is 1.17); beta 0.9 at 0.1, T = 25: 0.78, no note."""
+    report = apply_init(_stack(beta), input_rate=rate, T=window, dry_run=True)
+    notes = [note for layer in report for note in layer.notes if "spectral radius" in note]
+    if not unstable:
+        assert notes == []
+        return
+    assert len(notes) == 1 and notes[0] in report[-2].notes  # on the run's last layer (the readout is centred)
+    assert notes[0].startswith("0 .. 12 (7 identical layers)") and "calibrate=True" in notes[0]
+    assert float(notes[0].split("spectral radius ")[1].split(" ")[0]) > 1.05
