@@ -853,9 +853,9 @@ def density(
     nodes, weights = drive.quenched_nodes(n_nodes)
     # the outer Gauss-Hermite nodes of a large rule carry negligible weight (41 nodes: 24 below 1e-5, 2e-5 of
     # the mass in all): a rate lies in [0, 1], so leaving them out (the rest renormalised) moves the rate by at
-    # most 2e-5 (0.04% of a 0.05 rate; the plans' tolerance is 0.1%). The slow stacks of benchmarks/planning_time.py
-    # (beta 0.99/1, T = 100) plan the same to 0.034% of target and 6e-4 of the weight std, with 12% less CPU
-    # over the 48 stacks (median) than with the floor at 1e-7 (4 more nodes)
+    # most 2e-5 (0.04% of a 0.05 rate; the plans' tolerance is 0.1%). Over the 48 stacks of
+    # benchmarks/planning_time.py the plans' rates move by at most 0.034% of target and their weight means by
+    # 6e-4 weight std, and planning takes 12% less CPU (median) than with the floor at 1e-7 (4 more nodes)
     keep = weights > _NODE_WEIGHT_FLOOR
     if not keep.all():
         nodes, weights = nodes[keep], weights[keep] / weights[keep].sum()
