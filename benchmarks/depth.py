@@ -56,7 +56,6 @@ import torch
 from snninit_plugins.errors import InfeasibleTargetError
 from snninit_plugins.inputs import InputMoments
 from snninit_plugins.neuron import CanonicalNeuron
-from snninit_plugins.predictors import density, layer_jacobian
 from snninit_plugins.sampling import sample_weight_
 from snninit_plugins.simulator import bernoulli_spikes, run_neurons, simulate_layer_rate, simulate_stack
 from snninit_plugins.strategies import STRATEGIES, LayerPlan, LayerSpec, get_strategy, plan_network
@@ -121,17 +120,16 @@ def measured_gain(neuron: CanonicalNeuron, w: torch.Tensor, b: torch.Tensor | No
 
 
 def plan_radius(strategy: object, neuron: CanonicalNeuron, plan: LayerPlan, n_steps: int) -> float:
-    """Spectral radius of the plan's (rate, spread) layer map at ``plan`` (layer_jacobian), or nan where it has
-    none (a baseline that does not target a rate, a silent layer, an input without spread)."""
+    """Spectral radius of the plan's (rate, spread) layer map at ``plan`` (predictors.jacobian_radius), or nan where
+    it has none (a baseline that does not target a rate, a silent layer, an input without spread)."""
     if not strategy.targets_rate or plan.keep_weights or not plan.rate > 0:
         return math.nan
     layer = LayerSpec("J", neuron, WIDTH, centred_rows=plan.centred_rows)
+    # imported here: planning_time.py imports this module in a worker that runs another (older) version's package
+    from snninit_plugins.predictors import density, jacobian_radius
+
     drive = strategy.drive(layer, plan.input, plan.weight_mean, plan.weight_std, plan.bias)
-    try:
-        jacobian = layer_jacobian(density, neuron, drive, n_steps=n_steps)
-    except ValueError:
-        return math.nan
-    return float(np.abs(np.linalg.eigvals(jacobian)).max())
+    return jacobian_radius(density, neuron, drive, n_steps=n_steps)
 
 
 def first_layer_rate(neuron: CanonicalNeuron, plan: LayerPlan, n_steps: int, seed: int) -> tuple[float, float]:

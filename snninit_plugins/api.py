@@ -12,14 +12,13 @@ import math
 import sys
 import warnings
 
-import numpy as np
 import torch
 from torch import nn
 
 from .errors import SnnInitError
 from .inputs import InputMoments, SynapticInput
 from .plugins import get_adapters, get_strategies
-from .predictors import density, layer_jacobian
+from .predictors import density, jacobian_radius
 from .sampling import sample_weight_
 from .strategies import LayerPlan, LayerSpec, Strategy, TargetRate
 from .walker import Unit, fan_in, find_units, transform_moments
@@ -366,13 +365,8 @@ def _note_unstable_runs(reports: list[LayerReport], specs: list[LayerSpec], stra
         if (end - start >= UNSTABLE_RUN and plain and not last.keep_weights and not last.centred_rows and m.spiking
                 and m.unit_spread > 0 and last.rate > 0):
             drive = strategy.drive(specs[end - 1], m, last.weight_mean, last.weight_std, last.bias)
-            try:
-                jacobian = layer_jacobian(density, specs[end - 1].neuron, drive, n_steps=n_steps,
-                                          n_cells=strategy.n_cells)
-            except ValueError:  # a silent side of the difference: no verdict
-                jacobian = None
-            radius = float(np.abs(np.linalg.eigvals(jacobian)).max()) if jacobian is not None else 0.0
-            if radius > 1.0:
+            radius = jacobian_radius(density, specs[end - 1].neuron, drive, n_steps=n_steps, n_cells=strategy.n_cells)
+            if radius > 1.0:  # nan (no Jacobian) gives no note
                 names = f"{reports[start].synapses[0]} .. {reports[end - 1].synapses[0]}"
                 note = (f"{names} ({end - start} identical layers): the planned (rate, spread) map has spectral "
                         f"radius {radius:.2f} > 1 (predictors.layer_jacobian), so differences in the spread of "
@@ -382,7 +376,6 @@ def _note_unstable_runs(reports: list[LayerReport], specs: list[LayerSpec], stra
                 reports[end - 1] = dataclasses.replace(reports[end - 1], notes=(*reports[end - 1].notes, note))
         start = end
     return reports
-
 
 
 def _norm_tensors(norm: nn.Module) -> list[torch.Tensor]:

@@ -7,7 +7,7 @@ import pytest
 
 from snninit_plugins.inputs import InputMoments, SynapticInput
 from snninit_plugins.neuron import CanonicalNeuron
-from snninit_plugins.predictors import density, layer_gain, layer_jacobian
+from snninit_plugins.predictors import density, jacobian_radius, layer_gain, layer_jacobian
 from snninit_plugins.strategies import LayerSpec, get_strategy, plan_network
 
 
@@ -44,3 +44,8 @@ def test_an_input_without_spread_has_no_jacobian() -> None:
     drive = SynapticInput(256, 0.0, 0.1, InputMoments.spikes(0.1))
     with pytest.raises(ValueError, match="spread"):
         layer_jacobian(density, CanonicalNeuron(beta=0.9), drive, n_steps=25)
+
+
+def test_the_radius_is_nan_where_there_is_no_jacobian() -> None:
+    drive = SynapticInput(256, 0.0, 0.1, InputMoments.spikes(0.1))
+    assert np.isnan(jacobian_radius(density, CanonicalNeuron(beta=0.9), drive, n_steps=25))

@@ -10,7 +10,7 @@ outside their regime. :data:`PREDICTORS` maps their public names to them.
 from ._result import MembraneDistribution, RatePrediction, quenched_average
 from .density import density
 from .diffusion import diffusion, siegert_interval
-from .gain import layer_gain, layer_jacobian
+from .gain import jacobian_radius, layer_gain, layer_jacobian
 from .random_walk import OVERSHOOT, random_walk
 from .shot_noise import shot_noise
 from .wiener import escape_probability, first_passage_cdf, wiener
@@ -33,6 +33,7 @@ __all__ = [
     "diffusion",
     "escape_probability",
     "first_passage_cdf",
+    "jacobian_radius",
     "layer_gain",
     "layer_jacobian",
     "quenched_average",

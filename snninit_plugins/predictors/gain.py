@@ -66,3 +66,13 @@ def layer_jacobian(
     up, down = logs(m.mean * (1 + rel_step), m.unit_spread), logs(m.mean * (1 - rel_step), m.unit_spread)
     wide, narrow = logs(m.mean, m.unit_spread * (1 + rel_step)), logs(m.mean, m.unit_spread * (1 - rel_step))
     return np.array([[up[0] - down[0], wide[0] - narrow[0]], [up[1] - down[1], wide[1] - narrow[1]]]) / width
+
+
+def jacobian_radius(predictor: Predictor, neuron: CanonicalNeuron, drive: SynapticInput, **options: object) -> float:
+    """Spectral radius of :func:`layer_jacobian` (above 1: the planned fixed point is unstable), or ``nan`` where
+    the Jacobian is not defined (no input spread, a silent side of a difference)."""
+    try:
+        jacobian = layer_jacobian(predictor, neuron, drive, **options)
+    except ValueError:
+        return math.nan
+    return float(np.abs(np.linalg.eigvals(jacobian)).max())

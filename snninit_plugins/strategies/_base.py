@@ -241,6 +241,11 @@ class Strategy:
         layers) share this key: each starts from the last one's plan."""
         return (layer.key(), moments.mean, moments.second, moments.spiking, target, n_steps)
 
+    @staticmethod
+    def _slope_key(layer: LayerSpec, target: float | None, n_steps: int | None) -> tuple:
+        """The key of :attr:`_refine_slopes`: d ln r / d mu_w is shared by a layer type's plans at one target."""
+        return (layer.key(), target, n_steps)
+
     def _trend_mean(self, layer: LayerSpec, moments: InputMoments, target: float | None, n_steps: int | None,
                     mu: float, sigma: float) -> float:
         """A deeper layer's first weight mean: ``mu`` (the last similar layer's, at weight std ``sigma``), moved
@@ -322,7 +327,7 @@ class Strategy:
         sigma, bias = recent.weight_std, recent.bias
         # the mean's natural scale: the per-step input noise over the active inputs' count
         scale = sigma / math.sqrt(max(layer.fan_in * moments.mean, 1.0))
-        key = (layer.key(), target, n_steps)
+        key = self._slope_key(layer, target, n_steps)
         info: dict = {}
         mu = _secant(lambda m: self.predict_memo(layer, self.drive(layer, moments, m, sigma, bias), n_steps).rate,
                      start, 0.05 * scale, target, xtol=0.0, ftol=self.REUSE_TOLERANCE, max_iter=3,

@@ -259,17 +259,17 @@ class General(_PredictorSolution):
         if info.get("slope", slope):
             # and a refinement of this plan (Strategy._refine_mean) starts with a Newton step: its probe step
             # (a twentieth of the mean's scale) overshot a 0.2% miss to -8% (beta 1, subtract, T = 100)
-            self._refine_slopes[(layer.key(), target, n_steps)] = info.get("slope", slope)
+            self._refine_slopes[self._slope_key(layer, target, n_steps)] = info.get("slope", slope)
         return mu
 
     def weights(self, layer: LayerSpec, moments: InputMoments, target: float | None,
                 n_steps: int | None) -> tuple[float, float, float]:
         # sigma_w is searched once per layer type and input rate; layers that differ only in the spread of
         # their input rates (deeper layers of a stack) keep it and re-solve mu_w alone
-        family = (layer.key(), moments.mean, moments.second, target, n_steps)
+        family = self._family_key(layer, moments, target, n_steps)
         if family in self._family_sigma:
             sigma, mu, slope = self._family_sigma[family]
-            recent = self._recent.get(self._family_key(layer, moments, target, n_steps))
+            recent = self._recent.get(family)
             if recent is not None and recent.weight_std == sigma:  # where _reuse's evaluation was (remembered)
                 mu = self._trend_mean(layer, moments, target, n_steps, recent.weight_mean, sigma)
             return self._final_mean(layer, moments, target, n_steps, sigma, mu, slope, family), sigma, 0.0
