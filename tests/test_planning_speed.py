@@ -126,7 +126,8 @@ def _window_by_steps(p, step, n_steps):
 
 
 def test_the_density_window_skips_settled_nodes_without_changing_its_sums() -> None:
-    """Silent drift nodes of a non-leaky neuron sink into the bottom cell and stop being stepped."""
+    """Silent drift nodes of a non-leaky neuron sink into the bottom cell and stop being stepped; the single-precision
+    window agrees with the double-precision steps."""
     neuron = CanonicalNeuron(beta=1.0, reset="subtract")
     drive = SynapticInput(256, -0.1, 0.5, InputMoments.spikes(TARGET, unit_spread=0.28))
     nodes, _ = drive.quenched_nodes(41)
@@ -138,7 +139,8 @@ def test_the_density_window_skips_settled_nodes_without_changing_its_sums() -> N
     p = np.stack([density_module._start(grid, neuron.v0) for grid in grids])[:, None, :]
     total, last = density_module._window_total(p, step, 100)
     ref_total, ref_last = _window_by_steps(p, step, 100)
-    assert np.abs(total - ref_total).max() < 1e-11 and np.abs(last - ref_last).max() < 1e-13
+    # single-precision steps (measured: window means within 3e-7, last masses within 2e-8 of double precision)
+    assert np.abs(total - ref_total).max() / 100 < 2e-6 and np.abs(last - ref_last).max() < 2e-7
 
 
 @pytest.mark.parametrize("beta, reset", [(0.9, "value"), (0.99, "subtract"), (1.0, "none")])

@@ -368,20 +368,26 @@ def _spike_autocovariance(kernel: np.ndarray, reset: sparse.csr_matrix, pres: li
 
 
 #: A node whose masses move by less than this (L1) in a step has stopped: the window's remaining steps repeat it
-_SETTLED = 1e-15
+_SETTLED = 1e-11
 
 
 def _window_total(p: np.ndarray, step: np.ndarray, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     """(sum_{t<T} p_t, p_T) for p_t = p_{t-1} S, every node (leading axis) at once; ``p``: (nodes, 1, cells).
 
+    Stepped in single precision (the products stream S through memory at every step: half the bytes, half
+    the time); each step's masses carry a relative rounding error of about 1e-7, so a window's rate moves by
+    about T * 1e-7 of itself at most. Returned in double precision, renormalised to unit mass per step.
+
     Nodes that have settled are no longer stepped: a node whose masses move by e <= _SETTLED (L1) in a step
     moves by at most e per step from then on (a stochastic matrix does not lengthen a row vector's L1 norm),
     so repeating its last masses for the rest of the window is off by less than T^2 e / 2 in the sum, T e / 2
-    in the window's mean masses (5e-14 at T = 100). Only nodes at the low end of the drifts are left out
+    in the window's mean masses (5e-10 at T = 100). Only nodes at the low end of the drifts are left out
     (they settle first: the silent ones sink into the bottom cell), so the rest stays a view. Measured on a
     50-layer stack (beta 1, subtract reset, target 0.1, T = 100): from layer 3 on, the lower half of the
     drift nodes is silent and settles within 10-70 steps, about 40% of the node-steps.
     """
+    p = p.astype(np.float32)
+    step = step.astype(np.float32)
     total = np.zeros_like(p)
     last = p.copy()
     done = 0  # nodes [0, done) have settled
@@ -403,6 +409,10 @@ def _window_total(p: np.ndarray, step: np.ndarray, n_steps: int) -> tuple[np.nda
         if done == len(total):
             break
     last[done:] = p
+    # rounding leaves each step's mass 1 to about 1e-7: renormalised, so that the masses sum to one exactly
+    total, last = total.astype(np.float64), last.astype(np.float64)
+    total *= n_steps / total.sum(axis=-1, keepdims=True)
+    last /= last.sum(axis=-1, keepdims=True)
     return total, last
 
 
