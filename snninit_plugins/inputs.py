@@ -38,6 +38,19 @@ InputLaw = Literal["auto", "gaussian", "shot_noise"]
 SHOT_NOISE_MAX_ACTIVE = 64.0
 
 
+@functools.lru_cache(maxsize=32)
+def _hermite_nodes(n: int) -> tuple[np.ndarray, np.ndarray]:
+    r"""Gauss-Hermite nodes :math:`z_k` and weights :math:`w_k` (summing to 1) for :math:`E[f(Z)]`, :math:`Z \sim N(0, 1)`.
+
+    Remembered (read-only): the density method asks for the same rule at every evaluation, and computing a
+    41-node rule takes 0.8 ms, 2-3% of an evaluation at the planning resolution (a 5-node one 0.14 ms, 2-3% of one of the search)."""
+    z, w = np.polynomial.hermite_e.hermegauss(n)
+    w = w / w.sum()
+    z.flags.writeable = False
+    w.flags.writeable = False
+    return z, w
+
+
 @dataclasses.dataclass(frozen=True)
 class InputMoments:
     """Per-step moments of the presynaptic units: mean ``m`` and second moment ``q`` = E[a^2].
@@ -244,8 +257,7 @@ class MaxPooledLaw(_SmoothLaw):
 
     def cdf(self, u: np.ndarray, *, left: bool = False) -> np.ndarray:
         u = np.asarray(u, dtype=np.float64)
-        z0, w0 = np.polynomial.hermite_e.hermegauss(24)
-        w0 = w0 / w0.sum()
+        z0, w0 = _hermite_nodes(24)
         rho = min(max(self.rho, 0.0), 0.999)
         shifted = (u[..., None] - self.drift - self.scale * math.sqrt(rho) * z0) / (self.scale * math.sqrt(1 - rho))
         return (special.ndtr(shifted) ** self.k) @ w0
@@ -407,8 +419,8 @@ class SynapticInput:
         spread = self.drift_spread
         if spread == 0.0 or n_nodes <= 1:
             return np.array([self.mean]), np.array([1.0])
-        z, w = np.polynomial.hermite_e.hermegauss(n_nodes)
-        return self.mean + spread * z, w / w.sum()
+        z, w = _hermite_nodes(n_nodes)
+        return self.mean + spread * z, w
 
     def step_law(self, drift: float | None = None) -> MixtureLaw | MaxPooledLaw | SampledLaw:
         """Per-step law of x for a neuron whose own mean drift is ``drift`` (default: the population mean)."""
