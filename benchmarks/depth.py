@@ -14,8 +14,8 @@ Measured per layer: population rate, silent fraction (neurons that never fire), 
 independent neurons, N for lock-step); with ``--layers`` also the spread of the neurons' rates (std across
 neurons of each neuron's rate over samples and steps) beside the plan's predicted spread, and the Fano factor
 of the neurons' spike counts over the window across samples (1 for Bernoulli trains; in subtract-reset stacks
-at T = 100 it reaches 20-25: which neurons fire differs from sample to sample). The layer gain G = d ln r_out / d ln r_in is measured for layers
-1, 2, 10, 20, 50 by feeding that layer alone (its actual weights) with Bernoulli input at r_in (1 +- h),
+at T = 100 it reaches 20-25: which neurons fire differs from sample to sample). The layer gain
+G = d ln r_out / d ln r_in is measured for layers 1, 2, 10, 20, 50 by feeding that layer alone (its actual weights) with Bernoulli input at r_in (1 +- h),
 h = 0.1, common random numbers for both, B = 64; r_in is the layer's planned input rate, and the input units'
 rates are spread as planned (a gamma law with the planned mean and spread across units; layer 1 gets
 identical rates) unless ``--g-homogeneous``. The first-layer criterion uses this stack's own first layer
@@ -27,8 +27,8 @@ target (|log2(rate/target)| <= 1), silent fraction <= 15%, chi <= 20; first laye
 rows). The verdict column says PASS or FAIL with the failed criteria: r (x2), s (silent), c (chi), 1 (layer 1).
 Column |J|: the spectral radius of the plan's own (rate, spread) layer map at layer 10
 (``predictors.layer_jacobian``): above 1 the planned fixed point is unstable in the spread of rates across
-neurons, which the gain criterion (G scales rate and spread together) does not see. The baselines show the collapse in the same table (column "silent": the first silent layer). chi is taken over
-the layers where it is defined (a layer where no neuron varies has none; it fails on rate and silence instead).
+neurons, which the gain criterion (G scales rate and spread together) does not see. The baselines show the
+collapse in the same table (column "silent": the first silent layer). chi is taken over the layers where it is defined (a layer where no neuron varies has none; it fails on rate and silence instead).
 
     python benchmarks/depth.py --quick                # general, kaiming, default; 12 configurations (< 1 min)
     python benchmarks/depth.py                        # every strategy, the full grid (about 50 minutes)
@@ -290,8 +290,8 @@ def print_summary(rows: list[dict]) -> None:
     print("  L1%: this stack's first-layer rate error (pop%: the layer's ensemble over fresh weights); |log2|: worst layer's |log2(rate/target)|; sil%: max silent "
           "fraction; chi: max synchrony; Ld%: last layer's rate error; verdict: PASS, or FAIL with r (x2) s (silent) "
           "c (chi) 1 (layer 1); silent: first layer with rate 0; G1/G50: predicted/measured gain of layers 1 and 50; "
-          f"|J|: spectral radius of the plan's (rate, spread) map at layer {JACOBIAN_LAYER} (predictors.layer_jacobian; "
-          "above 1 its fixed point is unstable)")
+          f"|J|: spectral radius of the plan's (rate, spread) map at layer {JACOBIAN_LAYER} "
+          "(predictors.layer_jacobian; above 1 its fixed point is unstable)")
     head = (f"{'strategy':<19} {'beta':>5} {'reset':<8} {'target':>6} {'T':>4} {'cent':<4} {'L1%':>6} {'pop%':>6} | "
             f"{'|log2|':>6} {'sil%':>5} {'chi':>6} {'L20%':>7} {'verdict':<9} | "
             f"{'|log2|':>6} {'sil%':>5} {'chi':>6} {'L50%':>7} {'verdict':<9} | {'silent':<14} {'G1 p/m':>11} "

@@ -40,10 +40,12 @@ SHOT_NOISE_MAX_ACTIVE = 64.0
 
 @functools.lru_cache(maxsize=32)
 def _hermite_nodes(n: int) -> tuple[np.ndarray, np.ndarray]:
-    r"""Gauss-Hermite nodes :math:`z_k` and weights :math:`w_k` (summing to 1) for :math:`E[f(Z)]`, :math:`Z \sim N(0, 1)`.
+    r"""Gauss-Hermite nodes :math:`z_k` and weights :math:`w_k` (summing to 1) for :math:`E[f(Z)]`,
+    :math:`Z \sim N(0, 1)`.
 
     Remembered (read-only): the density method asks for the same rule at every evaluation, and computing a
-    41-node rule takes 0.8 ms, 2-3% of an evaluation at the planning resolution (a 5-node one 0.14 ms, 2-3% of one of the search)."""
+    41-node rule takes 0.8 ms, 2-3% of an evaluation at the planning resolution (a 5-node one 0.14 ms, 2-3% of
+    one of the search)."""
     z, w = np.polynomial.hermite_e.hermegauss(n)
     w = w / w.sum()
     z.flags.writeable = False

@@ -375,8 +375,9 @@ def _window_total(p: np.ndarray, step: np.ndarray, n_steps: int) -> tuple[np.nda
     """(sum_{t<T} p_t, p_T) for p_t = p_{t-1} S, every node (leading axis) at once; ``p``: (nodes, 1, cells).
 
     Stepped in single precision (the products stream S through memory at every step: half the bytes; 100
-    steps of 37 nodes of 160 cells took 9 ms against 19 ms in double precision); each step's masses carry a relative rounding error of about 1e-7, so a window's rate moves by
-    about T * 1e-7 of itself at most. Returned in double precision, renormalised to unit mass per step.
+    steps of 37 nodes of 160 cells took 9 ms against 19 ms in double precision); each step's masses carry a
+    relative rounding error of about 1e-7, so a window's rate moves by about T * 1e-7 of itself at most.
+    Returned in double precision, renormalised to unit mass per step.
 
     Nodes that have settled are no longer stepped: a node whose masses move by e <= _SETTLED (L1) in a step
     moves by at most e per step from then on (a stochastic matrix does not lengthen a row vector's L1 norm),
@@ -727,7 +728,8 @@ def _repeat_kernels(neuron: CanonicalNeuron, laws: list[MixtureLaw], grids: list
         return out
     def slopes_of(z: np.ndarray, scale: np.ndarray, weights: np.ndarray) -> np.ndarray:
         # the step law's density at the crossing; a point mass on a memoryless neuron's zero-width cells: none
-        at = np.where(scale > 0, np.exp(-0.5 * z * z) * (g / math.sqrt(2 * math.pi)) / np.maximum(scale, 1e-12), 0.0)
+        at = np.where(scale > 0, np.exp(-0.5 * z * z) * (g / math.sqrt(2 * math.pi)) / np.maximum(scale, 1e-12),
+                      0.0)
         return np.einsum("kc,kcn->kn", weights, at)
 
     if crossings is not None:
