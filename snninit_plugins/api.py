@@ -367,9 +367,9 @@ def _note_unstable_runs(reports: list[LayerReport], specs: list[LayerSpec], stra
             if radius > 1.0:  # nan (no Jacobian) gives no note
                 names = f"{reports[start].synapses[0]} .. {reports[end - 1].synapses[0]}"
                 note = (f"{names} ({end - start} identical layers): the planned (rate, spread) map has spectral "
-                        f"radius {radius:.2f} > 1 (predictors.layer_jacobian), so differences in the spread of "
-                        "rates across neurons grow from layer to layer and deep layers may drift below target "
-                        "(stacks like it measured 4-66% low at layer 50 in benchmarks/depth.py); calibrate=True "
+                        f"radius {radius:.2f} > 1 (predictors.layer_jacobian); deep layers of such stacks may drift "
+                        "below target (measured 4-66% low at layer 50 in benchmarks/depth.py, where their spike "
+                        "trains grow bursty and slowly modulated beyond what the plan carries); calibrate=True "
                         "corrects the rates on a sample")
                 reports[end - 1] = dataclasses.replace(reports[end - 1], notes=(*reports[end - 1].notes, note))
         start = end
