@@ -348,10 +348,12 @@ def _note_unstable_runs(reports: list[LayerReport], specs: list[LayerSpec], stra
                         n_steps: int | None) -> list[LayerReport]:
     """A note on the last layer of every run of at least :data:`UNSTABLE_RUN` identical layers (same neuron,
     fan-in and rows; planned weights) whose planned (rate, spread) map has a spectral radius above 1
-    (:func:`~snninit_plugins.predictors.layer_jacobian`): deviations in the spread of rates across neurons then
-    grow from layer to layer, which the layer gain does not show. In benchmarks/depth.py the 6 such stacks of 48
-    end 4-66% below target at layer 50 (one fails), the other 42 at most 83% off with a median worst layer of
-    23%. Only for strategies that plan with the density method, and neurons without a synaptic filter (one
+    (:func:`~snninit_plugins.predictors.layer_jacobian`): a flag, not a cause. In benchmarks/depth.py the 6 such
+    stacks of 48 end 4-66% below target at layer 50 (one fails), the other 42 at most 83% off with a median worst
+    layer of 23%; but the radius does not tell which weights keep a real stack (a weight std whose plan has radius
+    0.65 failed the failing stack on three seeds, one with 1.33 passed), and what the plan misses there is the
+    deep layers' bursty, slowly modulated trains (README, Known limits).
+    Only for strategies that plan with the density method, and neurons without a synaptic filter (one
     Jacobian, four evaluations per run; a filtered neuron's take seconds each)."""
     if not strategy.reuses_plans:
         return reports

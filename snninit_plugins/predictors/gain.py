@@ -41,8 +41,9 @@ def layer_jacobian(
     .. math:: J = \frac{\partial(\ln r_{out}, \ln u_{out})}{\partial(\ln m_{in}, \ln u_{in})}
 
     (rows: output rate, output spread; columns: input rate with the spread held, input spread with the rate
-    held). A stack of identical layers planned to a fixed point of its (rate, spread) map keeps it only if
-    the spectral radius of J is below 1; :func:`layer_gain` is the first row's sum (G scales both together).
+    held). Iterated with fixed weights, the plan's map keeps its fixed point only if the spectral radius of J is
+    below 1 (a property of the plan's model: measured, it does not tell which weights keep a real stack);
+    :func:`layer_gain` is the first row's sum (G scales both together).
     Measured over the 48 stacks of benchmarks/depth.py (``general``, layer 10): the radius is above 1 only in
     the six subtract-reset stacks at target 0.05 with beta >= 0.9 (1.02-1.17), whose deep layers miss their
     target most (layer 50 at -4% to -66%; the one failing configuration, 1.17, at -66%), and 0.35-0.86
