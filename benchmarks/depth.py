@@ -369,14 +369,19 @@ def floats(text: str) -> tuple[float, ...]:
     return tuple(float(x) for x in text.split(",") if x.strip())
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--strategies", default=",".join(STRATEGIES),
-                        help='comma-separated names (default: all; "" with --centred: general, centred rows only)')
+def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
+    """--betas, --targets, --windows, --resets: comma-separated subsets of the grid (default: all of it)."""
     parser.add_argument("--betas", type=floats, default=BETAS)
     parser.add_argument("--targets", type=floats, default=TARGETS)
     parser.add_argument("--windows", type=lambda s: tuple(int(x) for x in s.split(",") if x.strip()), default=WINDOWS)
     parser.add_argument("--resets", type=lambda s: tuple(x.strip() for x in s.split(",") if x.strip()), default=RESETS)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--strategies", default=",".join(STRATEGIES),
+                        help='comma-separated names (default: all; "" with --centred: general, centred rows only)')
+    add_grid_arguments(parser)
     parser.add_argument("--centred", action="store_true", help="also run general with centred rows")
     parser.add_argument("--layers", action="store_true", help="print a per-layer table for every configuration")
     parser.add_argument("--g-homogeneous", action="store_true",

@@ -50,7 +50,7 @@ import sys
 import time
 from collections.abc import Iterator
 
-from depth import BETAS, DEPTHS, RESETS, TARGETS, WIDTH, WINDOWS, floats  # benchmarks/ is on sys.path
+from depth import DEPTHS, WIDTH, add_grid_arguments  # benchmarks/ is on sys.path
 
 from snninit_plugins.inputs import InputMoments
 from snninit_plugins.neuron import CanonicalNeuron
@@ -183,10 +183,7 @@ def grid_first(args: argparse.Namespace) -> tuple:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--betas", type=floats, default=BETAS)
-    parser.add_argument("--targets", type=floats, default=TARGETS)
-    parser.add_argument("--windows", type=lambda s: tuple(int(x) for x in s.split(",") if x.strip()), default=WINDOWS)
-    parser.add_argument("--resets", type=lambda s: tuple(x.strip() for x in s.split(",") if x.strip()), default=RESETS)
+    add_grid_arguments(parser)
     parser.add_argument("--repeat", type=int, default=3, help="fresh-instance plans per configuration (median)")
     parser.add_argument("--reference", help="another strategies/solutions.py: time it too and compare the plans")
     parser.add_argument("--reference-root", help="a folder with another version's snninit_plugins/: time it too, "
