@@ -51,12 +51,6 @@ def old_rule(ratio: float) -> int:
     return int(min(41, max(7, math.ceil(5 + 3 * ratio))))
 
 
-def spread_ratio(neuron: CanonicalNeuron, drive: object, n_steps: int) -> float:
-    """R of ``quadrature_nodes``: the spread of free-membrane means over the membrane noise."""
-    s1, s2 = neuron.kernel_sums(n_steps)
-    return drive.drift_spread * abs(s1) / math.sqrt(drive.noise_variance * s2)
-
-
 @contextlib.contextmanager
 def tails(lumped: bool) -> Iterator[None]:
     """Within: the density method lumps the drift rule's tails (its default) or keeps every node."""
@@ -103,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             drive = strategy.drive(layers[index - 1], p.input, p.weight_mean, p.weight_std, p.bias)
             if drive.drift_spread == 0.0:
                 continue
-            ratio = spread_ratio(neuron, drive, n_steps)
+            ratio = density_module.spread_ratio(neuron, drive, n_steps)
             new_nodes = density_module.quadrature_nodes(neuron, drive, n_steps)
             ref, _, _ = predict(neuron, drive, n_steps, REFERENCE_NODES, lump=False)
             found = {}

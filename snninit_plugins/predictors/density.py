@@ -826,7 +826,7 @@ def _lump_tails(nodes: np.ndarray, weights: np.ndarray, mean: float, spread: flo
     return nodes[order], weights[order]
 
 
-#: the most Gauss-Hermite nodes of the quenched average (of which about 33 carry weight above the floor)
+#: the most Gauss-Hermite nodes of the quenched average (33 above the weight floor, 25 once the tails are lumped)
 MAX_QUADRATURE_NODES = 151
 
 
@@ -849,17 +849,24 @@ def quadrature_nodes(neuron: CanonicalNeuron, drive: SynapticInput, n_steps: int
     """
     if drive.drift_spread == 0.0:
         return 1
+    ratio = spread_ratio(neuron, drive, n_steps)
+    if not math.isfinite(ratio):
+        return MAX_QUADRATURE_NODES
+    return int(min(MAX_QUADRATURE_NODES, max(7, math.ceil(5 + 3 * ratio + 0.5 * ratio * ratio))))
+
+
+def spread_ratio(neuron: CanonicalNeuron, drive: SynapticInput, n_steps: int | None) -> float:
+    r"""R of :func:`quadrature_nodes`: the spread of free-membrane means across neurons over the membrane noise,
+    :math:`\mathrm{spread}\,|\sum\kappa| / (s\sqrt{\sum\kappa^2})`, the largest over the neuron's parameter
+    groups; infinite without per-step noise, or for a stationary perfect integrator."""
     ratios = []
     for group, _ in neuron.groups():
         if n_steps is None and group.beta >= 1.0:
-            return MAX_QUADRATURE_NODES
+            return math.inf
         s1, s2 = group.kernel_sums(n_steps)
         noise = math.sqrt(drive.noise_variance * s2)
         ratios.append(math.inf if noise == 0 else drive.drift_spread * abs(s1) / noise)
-    worst = max(ratios)  # infinite when the input has no per-step noise
-    if not math.isfinite(worst):
-        return MAX_QUADRATURE_NODES
-    return int(min(MAX_QUADRATURE_NODES, max(7, math.ceil(5 + 3 * worst + 0.5 * worst * worst))))
+    return max(ratios)
 
 
 def _non_leaky_without_drift(neuron: CanonicalNeuron, drive: SynapticInput) -> float:
