@@ -15,10 +15,13 @@ independent neurons, N for lock-step); with ``--layers`` also the spread of the 
 neurons of each neuron's rate over samples and steps) beside the plan's predicted spread, and the Fano factor
 of the neurons' spike counts over the window across samples (1 for Bernoulli trains; in subtract-reset stacks
 at T = 100 it reaches 20-25: which neurons fire differs from sample to sample). The layer gain
-G = d ln r_out / d ln r_in is measured for layers 1, 2, 10, 20, 50 by feeding that layer alone (its actual weights) with Bernoulli input at r_in (1 +- h),
-h = 0.1, common random numbers for both, B = 64; r_in is the layer's planned input rate, and the input units'
-rates are spread as planned (a gamma law with the planned mean and spread across units; layer 1 gets
-identical rates) unless ``--g-homogeneous``. The first-layer criterion uses this stack's own first layer
+G = d ln r_out / d ln r_in is measured for layers 1, 2, 10, 20, 50 by feeding that layer alone (its actual weights) its own
+input in the stack made 1 +- h times as active (h = 0.1: spikes dropped, or added where there are none, one set
+of random numbers for both; ``stack_gain``): the trains keep their bursts, as the plan's G keeps the input's
+autocorrelation. ``--g-input planned`` feeds independent Bernoulli trains at the planned input rate (1 +- h)
+instead, the units' rates spread as planned (a gamma law; layer 1: identical rates), ``--g-input
+homogeneous`` all at one rate (the former default: bursty subtract-reset trains then give a different G, e.g.
++0.4 where the stack's own input measures -0.6 and the plan -0.3 to -0.6). The first-layer criterion uses this stack's own first layer
 ("L1%"); "pop%" is the layer's ensemble rate over fresh weights and inputs (until its standard error is
 < 0.3%), i.e. the planning accuracy alone.
 
@@ -104,6 +107,25 @@ def unit_rates(mean: float, spread: float, n: int, seed: int, homogeneous: bool)
     return np.clip(p, 0.0, 1.0)
 
 
+def stack_gain(neuron: CanonicalNeuron, w: torch.Tensor, b: torch.Tensor | None, spikes: torch.Tensor,
+               seed: int) -> float:
+    """G of this layer alone fed its own input in the stack, ``spikes`` (T, B, N), made 1 +- h times as active:
+    each input spike kept with probability 1 - h, or spikes added where there are none with probability
+    h r_j / (1 - r_j) (r_j: unit j's rate), one set of uniform numbers for both. The trains keep their
+    bursts and the units their rates' spread: the input the plan's G is taken for (its moments scaled by
+    1 +- h, autocorrelation kept). nan if silent."""
+    with torch.no_grad():
+        u = torch.rand(spikes.shape, generator=torch.Generator().manual_seed(seed), dtype=spikes.dtype)
+        r = spikes.mean(dim=(0, 1))
+        added = (u < GAIN_STEP * r / (1 - r).clamp(min=1e-6)).to(spikes.dtype)
+        up, down = torch.maximum(spikes, added), spikes * (u >= GAIN_STEP).to(spikes.dtype)
+        rates_in = [float(up.mean()), float(down.mean())]
+        rates_out = [float(run_neurons(neuron, torch.nn.functional.linear(a, w, b)).mean()) for a in (up, down)]
+    if min(rates_out) <= 0 or min(rates_in) <= 0:
+        return math.nan
+    return (math.log(rates_out[0]) - math.log(rates_out[1])) / (math.log(rates_in[0]) - math.log(rates_in[1]))
+
+
 def measured_gain(neuron: CanonicalNeuron, w: torch.Tensor, b: torch.Tensor | None, rates: np.ndarray,
                   n_steps: int, seed: int) -> float:
     """G = (ln r(+) - ln r(-)) / (ln(1+h) - ln(1-h)) for this layer alone, common random numbers; nan if silent."""
@@ -160,7 +182,7 @@ def config_seed(base: int, beta: float, reset: str, target: float, n_steps: int)
 
 
 def run_config(name: str, centred: bool, beta: float, reset: str, target: float, n_steps: int, seed: int,
-               homogeneous_gain_input: bool, rows: str = "stratified") -> dict:
+               gain_input: str = "stack", rows: str = "stratified") -> dict:
     row: dict = dict(strategy=name + ("+c" if centred else ""), name=name, beta=beta, reset=reset, target=target,
                      T=n_steps, centred=centred, error=None)
     neuron = CanonicalNeuron(beta=beta, reset=reset)
@@ -196,15 +218,21 @@ def run_config(name: str, centred: bool, beta: float, reset: str, target: float,
     gen = torch.Generator().manual_seed(seed)
     layers = [draw_weights(p, WIDTH, gen, rows) for p in plan]
     inputs = bernoulli_spikes(target, n_steps, (BATCH, WIDTH), generator=gen)
-    acts = simulate_stack(neuron, [w for w, _ in layers], inputs, biases=[b for _, b in layers])
-    del inputs
+    acts, spikes = simulate_stack(neuron, [w for w, _ in layers], inputs, biases=[b for _, b in layers],
+                                  return_spikes=True)
+    upstream = {k: inputs if k == 1 else spikes[k - 2] for k in GAIN_LAYERS if k <= depth}
+    del inputs, spikes
     gains = {}
     for k in GAIN_LAYERS:
         if k <= depth:
             p = plan[k - 1]
-            rates = unit_rates(p.input.mean, p.input.unit_spread, WIDTH, seed + k, homogeneous_gain_input)
             w, b = layers[k - 1]
-            gains[k] = measured_gain(neuron, w, b, rates, n_steps, seed + 100 + k)
+            if gain_input == "stack":
+                gains[k] = stack_gain(neuron, w, b, upstream[k], seed + 100 + k)
+            else:
+                rates = unit_rates(p.input.mean, p.input.unit_spread, WIDTH, seed + k, gain_input == "homogeneous")
+                gains[k] = measured_gain(neuron, w, b, rates, n_steps, seed + 100 + k)
+    del upstream
     del layers
     l1, l1_se = first_layer_rate(neuron, plan[0], n_steps, seed)
     row.update(
@@ -384,8 +412,10 @@ def main(argv: list[str] | None = None) -> int:
     add_grid_arguments(parser)
     parser.add_argument("--centred", action="store_true", help="also run general with centred rows")
     parser.add_argument("--layers", action="store_true", help="print a per-layer table for every configuration")
-    parser.add_argument("--g-homogeneous", action="store_true",
-                        help="measure G with identical input rates (no planned spread across input units)")
+    parser.add_argument("--g-input", choices=("stack", "planned", "homogeneous"), default="stack",
+                        help="measured G's input: the layer's own input in the stack, made 1 +- h times as active "
+                             "(default); independent Bernoulli trains at the planned rates and spread; or at "
+                             "identical rates")
     parser.add_argument("--quick", action="store_true",
                         help="general, kaiming, default; beta 0.9 and 1.0; target 0.1; T=25; both resets")
     parser.add_argument("--rows", choices=("stratified", "iid"), default="stratified",
@@ -411,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"depth: {len(grid)} configurations, N={WIDTH}, depths {DEPTHS}, B={BATCH}", file=sys.stderr)
     rows = []
     start = time.perf_counter()
-    tasks = [(*config, args.seed, args.g_homogeneous, args.rows, args.threads) for config in grid]
+    tasks = [(*config, args.seed, args.g_input, args.rows, args.threads) for config in grid]
     with multiprocessing.get_context("fork").Pool(args.jobs) if args.jobs > 1 else contextlib.nullcontext() as pool:
         results = pool.imap(_run_task, tasks) if pool else map(_run_task, tasks)
         for i, ((name, centred, beta, reset, target, n_steps), row) in enumerate(zip(grid, results)):
