@@ -20,6 +20,7 @@ from ..errors import InfeasibleTargetError
 from ..inputs import InputMoments, SynapticInput
 from ..neuron import CanonicalNeuron
 from ..predictors import RatePrediction, density, layer_gain
+from ..predictors.density import averaged_spread, quadrature_nodes
 from ..solve import _secant
 from ..surrogates import SURROGATES, Surrogate
 
@@ -200,16 +201,20 @@ class Strategy:
 
     def carries_autocorrelation(self, layer: LayerSpec) -> bool:
         """Whether the layer's output autocorrelation is predicted and carried to the next layer."""
-        # used by the next layer only when its rows are centred, and only that of subtract-reset trains: it
-        # corrected 6 of 24 such stacks (benchmarks/depth.py --centred) and put 4 of 24 value-reset stacks off
-        # target, whose trains are anti-correlated after a spike (F < 1)
-        return self.rows_centred(layer) and layer.neuron.reset == "subtract"
+        # only that of subtract-reset trains, which are bursty: with centred rows it corrected 6 of 24 such
+        # stacks (benchmarks/depth.py --centred); without, the next layer's window offset
+        # (inputs.window_offset_variance) kept 2 more of 48 stacks on target. It put 4 of 24 value-reset
+        # stacks off target (centred rows), whose trains are anti-correlated after a spike (F < 1)
+        return layer.neuron.reset == "subtract"
 
-    def predict_memo(self, layer: LayerSpec, drive: SynapticInput, n_steps: int | None) -> RatePrediction:
-        """The density prediction :meth:`evaluate` uses, remembered: the final solve's last evaluation is the plan's."""
-        carry = self.carries_autocorrelation(layer)
+    def predict_memo(self, layer: LayerSpec, drive: SynapticInput, n_steps: int | None,
+                     autocorrelation: bool = False) -> RatePrediction:
+        """The density prediction, remembered (the final solve's last evaluation is usually the plan's);
+        ``autocorrelation``: also the output trains' (the plan's own evaluation, for the next layer)."""
+        carry = autocorrelation and self.carries_autocorrelation(layer)
         key = (layer.neuron, drive, n_steps, self.n_cells, carry)
-        pred = self._memo.get(key)
+        # an evaluation with the autocorrelation also answers one without
+        pred = self._memo.get(key) or (None if carry else self._memo.get((*key[:-1], True)))
         if pred is None:
             if len(self._memo) > 512:
                 self._memo.clear()
@@ -302,7 +307,7 @@ class Strategy:
             # the plan at the corrected mean, but with recent's layer gain G (informational; it would cost a
             # finite-difference density pair, and a mean within 10% of rate of recent's moves it little)
             drive = self.drive(layer, moments, mu, recent.weight_std, recent.bias)
-            pred = self.predict_memo(layer, drive, n_steps)
+            pred = self.predict_memo(layer, drive, n_steps, autocorrelation=True)
             free_mean, free_std = _free_membrane(layer.neuron, drive, n_steps)
             return dataclasses.replace(
                 recent, name=layer.name, input=moments, weight_mean=mu, rate=float(pred.rate),
@@ -329,7 +334,10 @@ class Strategy:
         scale = sigma / math.sqrt(max(layer.fan_in * moments.mean, 1.0))
         key = self._slope_key(layer, target, n_steps)
         info: dict = {}
-        mu = _secant(lambda m: self.predict_memo(layer, self.drive(layer, moments, m, sigma, bias), n_steps).rate,
+        # the steps after the first are evaluated with the output autocorrelation: the one that meets the
+        # tolerance is the plan's (one evaluation per refined layer fewer)
+        mu = _secant(lambda m: self.predict_memo(layer, self.drive(layer, moments, m, sigma, bias), n_steps,
+                                                 autocorrelation=m != start).rate,
                      start, 0.05 * scale, target, xtol=0.0, ftol=self.REUSE_TOLERANCE, max_iter=3,
                      slope=self._refine_slopes.get(key), info=info)
         if "slope" in info:
@@ -340,9 +348,14 @@ class Strategy:
                  mu: float, sigma: float, bias: float, keep_weights: bool = False) -> LayerPlan:
         """Predict what given weight statistics do: rate, spread, free membrane, G, gradient gain."""
         drive = self.drive(layer, moments, mu, sigma, bias)
-        pred = self.predict_memo(layer, drive, n_steps)
-        # G is informational: a coarser density (100 cells, 7 nodes) gives it to about 0.01
-        gain = (layer_gain(density, layer.neuron, drive, n_steps=n_steps, n_cells=100, n_nodes=7)
+        pred = self.predict_memo(layer, drive, n_steps, autocorrelation=True)
+        # G is informational: a coarser density (100 cells, 7 nodes) gives it to about 0.01; with a window
+        # offset the drifts spread wider than the rate's knee, and 7 nodes gave -1.4 where the rule's (the same
+        # for both sides of the difference) gives -0.45 and the stack's own input measures -0.65 (beta 1,
+        # subtract reset, target 0.1, T = 100, layer 12)
+        spread = averaged_spread(drive, n_steps)
+        nodes = 7 if spread == drive.drift_spread else quadrature_nodes(layer.neuron, drive, n_steps, spread)
+        gain = (layer_gain(density, layer.neuron, drive, n_steps=n_steps, n_cells=100, n_nodes=nodes)
                 if pred.rate > 0 else math.nan)
         free_mean, free_std = _free_membrane(layer.neuron, drive, n_steps)
         moment = pred.surrogate_moment or 0.0
