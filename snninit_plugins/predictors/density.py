@@ -28,7 +28,15 @@ from scipy import sparse, special, stats
 from scipy.sparse.linalg import spsolve
 
 from .._threads import single_blas_thread
-from ..inputs import MaxPooledLaw, _hermite_nodes, MixtureLaw, SampledLaw, SynapticInput, noise_factor, window_offset_variance
+from ..inputs import (
+    MaxPooledLaw,
+    MixtureLaw,
+    SampledLaw,
+    SynapticInput,
+    _hermite_nodes,
+    noise_factor,
+    window_offset_variance,
+)
 from ..neuron import CanonicalNeuron
 from ._result import MembraneDistribution, RatePrediction, Surrogate
 
