@@ -922,12 +922,12 @@ def _spread_over_offsets(nodes: np.ndarray, node_rates: np.ndarray, drive: Synap
       window mean moves (linear response of the smooth g; by Stein's lemma
       :math:`g'(m)\,\sigma_o = E_z[f(m + \sigma_o z)\,z]`, z standard normal).
 
-    The output trains' autocovariance carries the third at every lag of the window. The second is larger
-    where f bends (a neuron silent in one sample bursts in another): taken as constant over the window, the
-    offsets let it grow from layer to layer (offset 4%, 15%, 32%, 47% of the input variance at layers 2-5,
-    where the real stack measured 5%, 16%, 33% and then 27% at layer 9: beta 0.99, subtract reset, target 0.05,
-    T = 100). Measured there, the window-rate variance this gives is within 10% of the real one at layers 5,
-    9 and 12 (T = 25: within 11% at layers 2-12), the second's 1.4-1.5 times it.
+    The output trains' autocovariance carries the third at every lag of the window. Measured on the real
+    stack of beta 0.99, subtract reset, target 0.05 (each layer fed its real input's measured rate, spread and
+    autocorrelation): the window-rate variance this gives is 5% over to 15% under the real one at layers 2-12
+    (T = 100; T = 25: 6-12% under). The second, 1.4-1.5 times larger where f bends (a neuron silent in one
+    sample bursts in another), let the planned offset grow from layer to layer (4%, 15%, 32%, 47% of the
+    input variance at layers 2-5, where the real stack measures 5%, 16%, 33% and then 27% at layer 9).
     """
     zq, wq = _hermite_nodes(48)
     zo, wo = _hermite_nodes(24)
@@ -992,8 +992,15 @@ def density(
         surrogate: a surrogate derivative f'(u), u = H - theta, to report E[f'(H - theta)^2].
         n_cells: membrane grid cells per quadrature node; a filtered neuron's 2-D grid has
             0.625 n_cells membrane cells times 0.3 as many current cells (about 1-2% accuracy).
-        n_nodes: Gauss-Hermite nodes for the quenched drift spread (default: :func:`quadrature_nodes`).
-        autocorrelation: also predict the output spike trains' autocorrelation (plain neurons only).
+        n_nodes: Gauss-Hermite nodes for the drifts' spread (default: :func:`quadrature_nodes`).
+        autocorrelation: also predict the output spike trains' autocorrelation (plain neurons only): the
+            chain's own, 24 lags, and with a window offset its linear response at every lag of the window.
+
+    Bursty input (``drive.moments.autocorrelation``) over a window without centred rows: a per-sample offset
+    of the input that stays put over the window (:func:`~snninit_plugins.inputs.window_offset_variance`) is
+    averaged over with the quenched drifts (:func:`averaged_spread`), and the steps keep the rest of the
+    per-step variance; the spread of rates across neurons is over the quenched drifts alone
+    (:func:`_spread_over_offsets`). With centred rows the steps are dilated by the noise factor instead.
 
     Returns:
         :class:`RatePrediction` with the membrane distribution with threshold. Flagged out of
@@ -1021,10 +1028,11 @@ def density(
     # population rate moves with K (shot-noise law only: its components are the counts)
     by_count = drive.uses_shot_noise and drive.pool == 1
     common = repeat = None
-    # Applied with centred rows only (and so behind a BatchNorm): there it takes a 20-layer BatchNorm stack
-    # from drifting up to 0.17 to 0.086-0.102 (target 0.1). With a quenched drift spread the uncorrected plan
-    # is already on target (0.097-0.114), and the correction undershoots (0.07 at layer 2, 0.02 at 20):
-    # measured on snnTorch Leaky stacks, T = 25, fan-in 256; why they differ is not understood yet.
+    # The steps dilated by the noise factor F: with centred rows only (and so behind a BatchNorm), where it takes
+    # a 20-layer BatchNorm stack from drifting up to 0.17 to 0.086-0.102 (target 0.1; snnTorch Leaky, T = 25,
+    # fan-in 256). Without centring, the window offset above is used instead: fed a real stack's layer inputs
+    # (beta 0.99, subtract reset, target 0.05), white steps dilated by F fire 3-12 times the real rate
+    # (F 5-22 at T = 100), steps plus an offset of the window mean's variance within 0-20% of it.
     correlated = bool(drive.moments.autocorrelation) and drive.centred_rows
     for group, gw in neuron.groups():
         laws = [drive.step_law(d) for d in nodes]
