@@ -506,7 +506,7 @@ def _plain_nodes(neuron: CanonicalNeuron, laws: list[MixtureLaw], n_steps: int |
         found = _repeat_kernels(neuron, live_laws, grids, step, fired, pre, lags, crossings)
         repeats.extend(found[rows[k]] if k in rows else np.zeros(lags) for k in range(len(laws)))
     if given is not None:
-        by_node = (np.einsum("kcn,kn->kc", special.ndtr(crossings[0]), post) if crossings is not None else
+        by_node = (np.einsum("kcn,kn->kc", _normal_cdf(crossings[0]), post) if crossings is not None else
                    [_rate_given_count(neuron, law, grid, mass) for law, grid, mass in zip(live_laws, grids, post)])
         given.extend(by_node[rows[k]] if k in rows else None for k in range(len(laws)))
     if autocovariance is not None:
@@ -685,7 +685,25 @@ def _rate_given_count(neuron: CanonicalNeuron, law: MixtureLaw, grid: _Grid, pos
     The membrane before the step has the window's mean post-reset law ``post`` on ``grid`` (spread uniformly
     over each cell); component K gives x ~ N(m_K, s_K^2), and the neuron fires where beta V + c + g x > theta.
     """
-    return special.ndtr(_crossings(neuron, [law], [grid])[0][0]) @ post
+    return _normal_cdf(_crossings(neuron, [law], [grid])[0][0]) @ post
+
+
+#: |z| from which the normal law is saturated: Phi(z) rounds to 1 above 8.3, Phi(-9) = 1.1e-19, and the density
+#: at 9 is 2.6e-18 of its peak
+_SATURATED_Z = 9.0
+
+
+def _normal_cdf(z: np.ndarray) -> np.ndarray:
+    """Phi(z), the normal CDF, evaluated only where |z| < 9: 1 above (what it rounds to), 0 below (at most 1.1e-19
+    less than it).
+
+    Three quarters of a shot-noise law's crossings (:func:`_crossings`) lie beyond 9 (measured: 25 nodes x 59
+    components x 160 cells, beta 1, value reset, target 0.2, T = 100): on them the CDF took 5.3 ms of a 45 ms
+    evaluation, 2.5 ms on the band, and the repeat kernels' density (exp) 4.2 ms. Rates are unchanged to the bit."""
+    out = (z >= _SATURATED_Z).astype(np.float64)
+    band = np.abs(z) < _SATURATED_Z
+    out[band] = special.ndtr(z[band])
+    return out
 
 
 def _crossings(neuron: CanonicalNeuron, laws: list[MixtureLaw], grids: list[_Grid]) -> tuple[np.ndarray, np.ndarray]:
@@ -727,9 +745,13 @@ def _repeat_kernels(neuron: CanonicalNeuron, laws: list[MixtureLaw], grids: list
     if n_lags == 0 or not grids:
         return out
     def slopes_of(z: np.ndarray, scale: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        # the step law's density at the crossing; a point mass on a memoryless neuron's zero-width cells: none
-        at = np.where(scale > 0, np.exp(-0.5 * z * z) * (g / math.sqrt(2 * math.pi)) / np.maximum(scale, 1e-12),
-                      0.0)
+        # the step law's density at the crossing, where it is not below 2.6e-18 of its peak (|z| < 9, as in
+        # _normal_cdf); a point mass on a memoryless neuron's zero-width cells: none
+        band = (np.abs(z) < _SATURATED_Z) & (scale > 0)
+        at = np.zeros(z.shape)
+        near = z[band]
+        at[band] = np.exp(-0.5 * near * near) * (g / math.sqrt(2 * math.pi)) / np.broadcast_to(
+            np.maximum(scale, 1e-12), z.shape)[band]
         return np.einsum("kc,kcn->kn", weights, at)
 
     if crossings is not None:
