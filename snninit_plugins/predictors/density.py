@@ -388,7 +388,7 @@ def _window_total(p: np.ndarray, step: np.ndarray, n_steps: int) -> tuple[np.nda
     drift nodes is silent and settles within 10-70 steps, about 40% of the node-steps.
     """
     p = p.astype(np.float32)
-    step = step.astype(np.float32)
+    step = step.astype(np.float32, copy=False)
     total = np.zeros_like(p)
     last = p.copy()
     done = 0  # nodes [0, done) have settled
@@ -450,7 +450,7 @@ def _plain_nodes(neuron: CanonicalNeuron, laws: list[MixtureLaw], n_steps: int |
     # K R per node: the window's step, and the repeat kernels' (one product per lag instead of two). Over a
     # window without autocovariance, K R replaces K in place, and K's firing columns are kept aside: half the
     # memory, which the window's products stream through at every step
-    step = fired_columns = None
+    step = fired_columns = step32 = None
     if n_steps is not None and autocovariance is None:
         fired_columns = [kern[:, f.j0:].copy() for kern, f in zip(kernels, fired)]
         step = kernels
@@ -471,7 +471,9 @@ def _plain_nodes(neuron: CanonicalNeuron, laws: list[MixtureLaw], n_steps: int |
         if autocovariance is None:
             # p_t = p_{t-1} K R and h_t = p_{t-1} K: by linearity the window's sums need one product per step,
             # sum_t h_t = (sum_{t<T} p_t) K and sum_t p_t = sum_{t<T} p_t - p_0 + p_T
-            total, last = _window_total(p, step, n_steps)
+            # in single precision, shared with the repeat kernels (one conversion)
+            step32 = step.astype(np.float32)
+            total, last = _window_total(p, step32, n_steps)
             # sum_t h_t = (sum p_t) K: K R less the reset of K's firing columns, and those columns themselves
             pre = (total @ step)[:, 0, :]
             for row, (kern, f) in enumerate(zip(fired_columns, fired)):
@@ -503,7 +505,8 @@ def _plain_nodes(neuron: CanonicalNeuron, laws: list[MixtureLaw], n_steps: int |
     rows = {k: row for row, k in enumerate(live)}
     if repeats is not None:
         lags = REPEAT_LAGS if n_steps is None else max(0, min(n_steps - 1, REPEAT_LAGS))
-        found = _repeat_kernels(neuron, live_laws, grids, step, fired, pre, lags, crossings)
+        found = _repeat_kernels(neuron, live_laws, grids, step if step32 is None else step32, fired, pre, lags,
+                                crossings)
         repeats.extend(found[rows[k]] if k in rows else np.zeros(lags) for k in range(len(laws)))
     if given is not None:
         by_node = (np.einsum("kcn,kn->kc", _normal_cdf(crossings[0]), post) if crossings is not None else
@@ -739,6 +742,9 @@ def _repeat_kernels(neuron: CanonicalNeuron, laws: list[MixtureLaw], grids: list
     :math:`w(V) = g\,f_x(\theta - \beta V - c)` per unit (the step law's density at the crossing, each cell
     spread uniformly as in :func:`_rate_given_count`): :math:`D(\tau) = \delta h\,R\,(K R)^{\tau - 1}\cdot w`.
     All nodes are stepped at once; ``crossings``: :func:`_crossings` of the nodes, when they have the same components.
+    Over a window ``steps`` is the window's single-precision copy (:func:`_window_total`): the 24 lags' products
+    took 3.5 ms of a 45 ms evaluation (25 nodes of 160 cells) in double precision, 1.3 ms in single; the
+    synchrony they give moves by 5e-7 of itself at most (measured on 5 configurations' evaluations).
     """
     g = neuron.gain
     out = np.zeros((len(grids), n_lags))
@@ -764,7 +770,7 @@ def _repeat_kernels(neuron: CanonicalNeuron, laws: list[MixtureLaw], grids: list
     at_edges = np.concatenate([zeros, 0.5 * (pre[:, 1:] + pre[:, :-1]), zeros], axis=1) / dv
     shifted = -g * np.diff(at_edges, axis=1)
     state = np.stack([f.apply(row) for row, f in zip(shifted, fired)])
-    state = state[:, None, :]  # (nodes, 1, cells): batched products
+    state = state[:, None, :].astype(steps.dtype)  # (nodes, 1, cells): batched products
     for tau in range(n_lags):
         out[:, tau] = np.matmul(state, slopes[:, :, None])[:, 0, 0]
         state = np.matmul(state, steps)
