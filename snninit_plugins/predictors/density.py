@@ -54,11 +54,14 @@ def _support(law: MixtureLaw | MaxPooledLaw | SampledLaw) -> tuple[float, float]
     return float(np.min((law.means - 9 * law.stds)[live])), float(np.max((law.means + 9 * law.stds)[live]))
 
 
-def _cdf_table(law: MixtureLaw | MaxPooledLaw, u: np.ndarray, strict: bool) -> np.ndarray:
-    """P(x <= u) (strict test) or P(x < u) on a uniform table ``u``.
+def _cdf_table(law: MixtureLaw | MaxPooledLaw, u: np.ndarray, strict: bool,
+               residues: tuple[int, ...] | None = None, stride: int = 1) -> np.ndarray:
+    """P(x <= u) (strict test) or P(x < u) on a uniform table ``u``; with ``residues``, only at the points i with
+    i % stride in residues (the others are left incomplete).
 
     Each Gaussian component is evaluated only where it is not yet 0 or 1 (|z| < 9), all components in one
-    array (a loop over the 20-60 components of a shot-noise law cost a tenth of a T = 100 evaluation).
+    array (a loop over the 20-60 components of a shot-noise law cost a tenth of a T = 100 evaluation). Each point
+    sums the same terms in the same order whichever points are asked for.
     """
     if isinstance(law, MaxPooledLaw | SampledLaw):
         return law.cdf(u, left=not strict)
@@ -71,13 +74,20 @@ def _cdf_table(law: MixtureLaw | MaxPooledLaw, u: np.ndarray, strict: bool) -> n
     lo = np.clip(np.floor((m - 9 * sd - u0) / du), 0, n).astype(int)
     hi = np.clip(np.ceil((m + 9 * sd - u0) / du) + 1, 0, n).astype(int)
     np.add.at(steps, hi, w)
-    width = int((hi - lo).max(initial=0))
-    if width == 0:
-        return np.cumsum(steps[:n])
     # all components at once, each over its own span only (the normal CDF is most of the cost)
-    index = lo[:, None] + np.arange(width)
-    component = np.broadcast_to(np.arange(len(w))[:, None], index.shape)[index < hi[:, None]]
-    index = index[index < hi[:, None]]
+    if residues is None:
+        index = lo[:, None] + np.arange(int((hi - lo).max(initial=0)))
+        inside = index < hi[:, None]
+    else:  # for each residue r, the points r + stride * k within the span [lo, hi)
+        r = np.array(residues)[:, None, None]
+        first = (lo[:, None] - r + stride - 1) // stride
+        offsets = np.arange(int(((hi[:, None] - r + stride - 1) // stride - first).max(initial=0)))
+        index = r + stride * (first + offsets)
+        inside = index < hi[:, None]
+    if index.size == 0:
+        return np.cumsum(steps[:n])
+    component = np.broadcast_to(np.arange(len(w))[:, None], index.shape)[inside]
+    index = index[inside]
     values = w[component] * special.ndtr((u[index] - m[component]) * (1.0 / sd)[component])
     return np.bincount(index, weights=values, minlength=n) + np.cumsum(steps[:n])
 
@@ -255,6 +265,12 @@ def _transition(neuron: CanonicalNeuron, law: MixtureLaw, grid: _Grid, source: n
     points. A row's CDF at the edges is therefore two strided slices of the table mixed by one fraction
     (the same interpolation as per entry, to rounding; a third of the cost of an evaluation at T = 100
     went into interpolating entry by entry).
+
+    Where the sources lie a whole number w of table steps apart (beta * refine whole: a perfect integrator,
+    or beta 0.5), every row is the last one moved by w steps per row, at one fraction: the kernel is then a
+    strided view of one interpolated row, and a perfect integrator reads only two of the four residues of
+    its table (the others are not computed). Measured on the 25 nodes of a beta 1, T = 100 evaluation: 10.3 ms
+    against 13.8 ms, entries within 1.7e-14 and rates within 5e-15 of the entry-by-entry interpolation.
     """
     g = neuron.gain
     atoms = law.stds == 0
@@ -275,26 +291,50 @@ def _transition(neuron: CanonicalNeuron, law: MixtureLaw, grid: _Grid, source: n
         du = grid.dv / g / refine
         n_edges = grid.n + 1
         n_tab = max(math.ceil((u_hi - u_lo) / du) + 2, refine * (n_edges - 1) + 2)
-        tab = _cdf_table(smooth, u_lo + du * np.arange(n_tab), neuron.strict)
         pos = (first - u_lo) / du  # each row's first edge, in table steps
-        i0 = np.clip(np.floor(pos).astype(int), 0, n_tab - 2 - refine * (n_edges - 1))
-        frac = (pos - i0)[:, None]
-        # rows of ``strided``: the table at i, i + refine, i + 2 refine, ... (one per edge)
-        strided = np.lib.stride_tricks.as_strided(
-            tab, shape=(n_tab - refine * (n_edges - 1), n_edges), strides=(tab.strides[0], refine * tab.strides[0]),
-            writeable=False)
-        # the mass in each cell: the table's differences over a cell, interpolated alike; the end cells hold
-        # everything beyond the grid
-        gaps = tab[refine:] - tab[:-refine]
-        cells = np.lib.stride_tricks.as_strided(
-            gaps, shape=(len(gaps) - refine * (n_edges - 2), n_edges - 1),
-            strides=(gaps.strides[0], refine * gaps.strides[0]), writeable=False)
-        np.multiply(cells[i0], 1 - frac, out=out)
-        out += cells[i0 + 1] * frac
-        cdf_first = strided[i0, 1] * (1 - frac[:, 0]) + strided[i0 + 1, 1] * frac[:, 0]
-        cdf_last = strided[i0, -2] * (1 - frac[:, 0]) + strided[i0 + 1, -2] * frac[:, 0]
-        out[:, 0] = cdf_first
-        out[:, -1] = smooth_weight - cdf_last
+        last_i0 = n_tab - 2 - refine * (n_edges - 1)
+        u = u_lo + du * np.arange(n_tab)
+        # rows a whole number of table steps apart (checked on the ends first: cheap where they are not)
+        span = float(pos[0] - pos[-1])
+        whole = round(span / (len(pos) - 1)) if len(pos) > 1 else 0
+        base = max(math.floor(pos[-1]), 0)
+        if (whole >= 1 and abs(span - whole * (len(pos) - 1)) < 1e-6 and base + whole * (len(pos) - 1) <= last_i0
+                and np.all(np.abs(pos[:-1] - pos[1:] - whole) < 1e-6)):
+            # every row is the last one's, moved by ``whole`` table steps per row, at one fraction (the same to
+            # rounding); the rows read the table at residues base + whole q and one on, modulo refine
+            frac = pos[-1] - base
+            i0 = base + whole * np.arange(len(pos) - 1, -1, -1)
+            residues = np.unique(np.concatenate([i0 % refine, (i0 + 1) % refine]))
+            tab = _cdf_table(smooth, u, neuron.strict,
+                             tuple(residues.tolist()) if len(residues) < refine else None, refine)
+            gaps = tab[refine:] - tab[:-refine]
+            cells = gaps[:-1] * (1 - frac) + gaps[1:] * frac  # a cell's mass from each table point on
+            out[...] = np.lib.stride_tricks.as_strided(
+                cells[base:], shape=(len(pos), n_edges - 1), strides=(whole * cells.strides[0],
+                                                                      refine * cells.strides[0]), writeable=False)[::-1]
+            cdf = tab[:-1] * (1 - frac) + tab[1:] * frac
+            out[:, 0] = cdf[i0 + refine]
+            out[:, -1] = smooth_weight - cdf[i0 + refine * (n_edges - 2)]
+        else:
+            i0 = np.clip(np.floor(pos).astype(int), 0, last_i0)
+            frac = (pos - i0)[:, None]
+            tab = _cdf_table(smooth, u, neuron.strict)
+            # rows of ``strided``: the table at i, i + refine, i + 2 refine, ... (one per edge)
+            strided = np.lib.stride_tricks.as_strided(
+                tab, shape=(n_tab - refine * (n_edges - 1), n_edges),
+                strides=(tab.strides[0], refine * tab.strides[0]), writeable=False)
+            # the mass in each cell: the table's differences over a cell, interpolated alike; the end cells hold
+            # everything beyond the grid
+            gaps = tab[refine:] - tab[:-refine]
+            cells = np.lib.stride_tricks.as_strided(
+                gaps, shape=(len(gaps) - refine * (n_edges - 2), n_edges - 1),
+                strides=(gaps.strides[0], refine * gaps.strides[0]), writeable=False)
+            np.multiply(cells[i0], 1 - frac, out=out)
+            out += cells[i0 + 1] * frac
+            cdf_first = strided[i0, 1] * (1 - frac[:, 0]) + strided[i0 + 1, 1] * frac[:, 0]
+            cdf_last = strided[i0, -2] * (1 - frac[:, 0]) + strided[i0 + 1, -2] * frac[:, 0]
+            out[:, 0] = cdf_first
+            out[:, -1] = smooth_weight - cdf_last
     rows = np.arange(len(source))
     for w, m in zip(law.weights[atoms], law.means[atoms]):
         h = source + g * m
