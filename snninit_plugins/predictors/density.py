@@ -76,6 +76,10 @@ def _cdf_table(law: MixtureLaw | MaxPooledLaw, u: np.ndarray, strict: bool,
     lo = np.clip(np.floor((m - 9 * sd - u0) / du), 0, n).astype(int)
     hi = np.clip(np.ceil((m + 9 * sd - u0) / du) + 1, 0, n).astype(int)
     np.add.at(steps, hi, w)
+    if len(w) == 1 and residues is None:  # one Gaussian (the search's law): its span is a slice, no index arrays
+        table, (a,), (b,) = np.cumsum(steps[:n]), lo, hi
+        table[a:b] = w[0] * special.ndtr((u[a:b] - m[0]) * (1.0 / sd)[0]) + table[a:b]
+        return table
     # all components at once, each over its own span only (the normal CDF is most of the cost)
     if residues is None:
         index = lo[:, None] + np.arange(int((hi - lo).max(initial=0)))
@@ -134,7 +138,7 @@ def _bounds(neuron: CanonicalNeuron, laws: list[MixtureLaw], n_steps: int | None
     """Membrane range that holds all but a negligible part of the mass."""
     beta, g, c = neuron.beta, neuron.gain, neuron.drive
     theta, v0 = neuron.threshold, neuron.v0
-    means = [law.mean for law in laws]  # computed from the mixture on every access: once each
+    means = [law.mean for law in laws]
     stds = [law.std for law in laws]
     x_hi = max(m + _SIGMAS * sd for m, sd in zip(means, stds))  # as _law_range
     d_lo, d_hi, s = min(means), max(means), max(stds)
