@@ -383,7 +383,7 @@ def _stationary(a: np.ndarray) -> np.ndarray:
 
 
 def _start(grid: _Grid, value: float) -> np.ndarray:
-    """Unit mass at ``value``, split as :meth:`_Grid.split` does (in scalars: the same numbers, a tenth of the time)."""
+    """Unit mass at ``value``, split as :meth:`_Grid.split` does (in scalars: the same numbers, 6 us against 38)."""
     pos = min(max((float(value) - float(grid.centres[0])) / grid.dv, 0.0), grid.n - 1.0)
     left = min(math.floor(pos), grid.n - 2)
     p = np.zeros(grid.n)
@@ -727,8 +727,8 @@ def _on_common_grid(parts: list[tuple[float, _Grid, np.ndarray, np.ndarray]], n_
     """Average per-node masses, each on its own grid, on one grid spanning them all.
 
     The cumulative mass is piecewise linear in V: interpolated at the common edges, for all nodes at once where
-    their grids have the same number of cells (one np.interp per node and mass cost 0.6 ms of a 5 ms evaluation
-    of the sigma_w search, 80 cells and 5 nodes)."""
+    their grids have the same number of cells (one np.interp per node and mass cost 0.6 ms of a 7 ms evaluation
+    of the sigma_w search, 80 cells and 5 nodes, on a loaded machine; the masses agree to 1.4e-15)."""
     lo = min(grid.edges[0] for _, grid, _, _ in parts)
     hi = max(grid.edges[-1] for _, grid, _, _ in parts)
     edges = np.linspace(lo, hi, n_cells + 1)
