@@ -237,11 +237,12 @@ class MixtureLaw:
         point = (u > self.means) if left else (u >= self.means)
         return np.sum(self.weights * np.where(self.stds > 0, gauss, point), axis=-1)
 
-    @property
+    @functools.cached_property
     def mean(self) -> float:
+        """Remembered (the law is immutable): the density method asks each node's law for it several times."""
         return float(np.sum(self.weights * self.means))
 
-    @property
+    @functools.cached_property
     def std(self) -> float:
         m2 = np.sum(self.weights * (self.stds**2 + self.means**2))
         return float(math.sqrt(max(m2 - self.mean**2, 0.0)))

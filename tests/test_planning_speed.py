@@ -143,9 +143,12 @@ def test_the_density_window_skips_settled_nodes_without_changing_its_sums() -> N
     assert np.abs(total - ref_total).max() / 100 < 2e-6 and np.abs(last - ref_last).max() < 2e-7
 
 
-@pytest.mark.parametrize("beta, reset", [(0.9, "value"), (0.99, "subtract"), (1.0, "none")])
+@pytest.mark.parametrize("beta, reset", [(0.9, "value"), (0.99, "subtract"), (1.0, "none"), (1.0, "value"),
+                                         (0.5, "subtract")])
 def test_the_transition_rows_are_the_entrywise_interpolated_cdf(beta: float, reset: str) -> None:
-    """Rows from strided slices of the CDF table equal the table interpolated entry by entry (the former code)."""
+    """Rows from strided slices of the CDF table equal the table interpolated entry by entry (the former code); with
+    beta 1 and 0.5 the rows are a whole number of table steps apart, and the kernel one interpolated row's strided
+    view (of a table computed at two of its four residues for beta 1)."""
     neuron = CanonicalNeuron(beta=beta, reset=reset)
     law = SynapticInput(256, -0.02, 0.4, InputMoments.spikes(TARGET, unit_spread=0.2)).step_law()
     grid = density_module._Grid(*density_module._bounds(neuron, [law], 25), neuron.threshold, 160)

@@ -62,30 +62,46 @@ def _support(law: MixtureLaw | MaxPooledLaw | SampledLaw) -> tuple[float, float]
     return float(np.min((law.means - 9 * law.stds)[live])), float(np.max((law.means + 9 * law.stds)[live]))
 
 
-def _cdf_table(law: MixtureLaw | MaxPooledLaw, u: np.ndarray, strict: bool) -> np.ndarray:
-    """P(x <= u) (strict test) or P(x < u) on a uniform table ``u``.
+def _cdf_table(law: MixtureLaw | MaxPooledLaw, u: np.ndarray, strict: bool,
+               residues: tuple[int, ...] | None = None, stride: int = 1) -> np.ndarray:
+    """P(x <= u) (strict test) or P(x < u) on a uniform table ``u``; with ``residues``, only at the points i with
+    i % stride in residues (the others are left incomplete).
 
     Each Gaussian component is evaluated only where it is not yet 0 or 1 (|z| < 9), all components in one
-    array (a loop over the 20-60 components of a shot-noise law cost a tenth of a T = 100 evaluation).
+    array (a loop over the 20-60 components of a shot-noise law cost a tenth of a T = 100 evaluation). Each point
+    sums the same terms in the same order whichever points are asked for.
     """
     if isinstance(law, MaxPooledLaw | SampledLaw):
         return law.cdf(u, left=not strict)
     u0, du, n = float(u[0]), float(u[1] - u[0]), len(u)
     steps = np.zeros(n + 1)  # each component's full weight from where its CDF is 1 on: summed once at the end
-    smooth = law.stds > 0
-    for w, m in zip(law.weights[~smooth].tolist(), law.means[~smooth].tolist()):
-        steps[int(np.searchsorted(u, m, side="left" if strict else "right"))] += w
-    w, m, sd = law.weights[smooth], law.means[smooth], law.stds[smooth]
+    w, m, sd = law.weights, law.means, law.stds
+    smooth = sd > 0
+    if not smooth.all():
+        for weight, mean in zip(w[~smooth].tolist(), m[~smooth].tolist()):
+            steps[int(np.searchsorted(u, mean, side="left" if strict else "right"))] += weight
+        w, m, sd = w[smooth], m[smooth], sd[smooth]
     lo = np.clip(np.floor((m - 9 * sd - u0) / du), 0, n).astype(int)
     hi = np.clip(np.ceil((m + 9 * sd - u0) / du) + 1, 0, n).astype(int)
     np.add.at(steps, hi, w)
-    width = int((hi - lo).max(initial=0))
-    if width == 0:
-        return np.cumsum(steps[:n])
+    if len(w) == 1 and residues is None:  # one Gaussian (the search's law): its span is a slice, no index arrays
+        table, (a,), (b,) = np.cumsum(steps[:n]), lo, hi
+        table[a:b] = w[0] * special.ndtr((u[a:b] - m[0]) * (1.0 / sd)[0]) + table[a:b]
+        return table
     # all components at once, each over its own span only (the normal CDF is most of the cost)
-    index = lo[:, None] + np.arange(width)
-    component = np.broadcast_to(np.arange(len(w))[:, None], index.shape)[index < hi[:, None]]
-    index = index[index < hi[:, None]]
+    if residues is None:
+        index = lo[:, None] + np.arange(int((hi - lo).max(initial=0)))
+        inside = index < hi[:, None]
+    else:  # for each residue r, the points r + stride * k within the span [lo, hi)
+        r = np.array(residues)[:, None, None]
+        first = (lo[:, None] - r + stride - 1) // stride
+        offsets = np.arange(int(((hi[:, None] - r + stride - 1) // stride - first).max(initial=0)))
+        index = r + stride * (first + offsets)
+        inside = index < hi[:, None]
+    if index.size == 0:
+        return np.cumsum(steps[:n])
+    component = np.broadcast_to(np.arange(len(w))[:, None], index.shape)[inside]
+    index = index[inside]
     values = w[component] * special.ndtr((u[index] - m[component]) * (1.0 / sd)[component])
     return np.bincount(index, weights=values, minlength=n) + np.cumsum(steps[:n])
 
@@ -130,7 +146,7 @@ def _bounds(neuron: CanonicalNeuron, laws: list[MixtureLaw], n_steps: int | None
     """Membrane range that holds all but a negligible part of the mass."""
     beta, g, c = neuron.beta, neuron.gain, neuron.drive
     theta, v0 = neuron.threshold, neuron.v0
-    means = [law.mean for law in laws]  # computed from the mixture on every access: once each
+    means = [law.mean for law in laws]
     stds = [law.std for law in laws]
     x_hi = max(m + _SIGMAS * sd for m, sd in zip(means, stds))  # as _law_range
     d_lo, d_hi, s = min(means), max(means), max(stds)
@@ -206,6 +222,11 @@ class _Fired:
     def __init__(self, neuron: CanonicalNeuron, grid: _Grid) -> None:
         self.j0 = grid.fire_from
         self.frac: np.ndarray | None = None  # no reset: each fired cell stays where it is
+        if neuron.reset == "value":  # every fired cell to v_reset: one run (the same numbers as its split)
+            (left,), _, (frac,) = grid.split(np.array([neuron.v_reset], dtype=np.float64))
+            self.left, self.frac = np.full(grid.n - self.j0, left), np.full(grid.n - self.j0, frac)
+            self.runs, self.cells, self.block = np.zeros(1, int), self.left[:1], None
+            return
         if neuron.reset == "none":
             self.left = np.arange(self.j0, grid.n)
         else:
@@ -263,16 +284,23 @@ def _transition(neuron: CanonicalNeuron, law: MixtureLaw, grid: _Grid, source: n
     points. A row's CDF at the edges is therefore two strided slices of the table mixed by one fraction
     (the same interpolation as per entry, to rounding; a third of the cost of an evaluation at T = 100
     went into interpolating entry by entry).
+
+    Where the sources lie a whole number w of table steps apart (beta * refine whole: a perfect integrator,
+    or beta 0.5), every row is the last one moved by w steps per row, at one fraction: the kernel is then a
+    strided view of one interpolated row, and a perfect integrator reads only two of the four residues of
+    its table (the others are not computed). Measured on the 25 nodes of a beta 1, T = 100 evaluation: 10.3 ms
+    against 13.8 ms, entries within 1.7e-14 and rates within 5e-15 of the entry-by-entry interpolation.
     """
     g = neuron.gain
     atoms = law.stds == 0
+    any_atoms = bool(atoms.any())
     if out is None:
         out = np.empty((len(source), grid.n))
-    smooth_weight = float(law.weights[~atoms].sum())
+    smooth_weight = float(law.weights[~atoms].sum() if any_atoms else law.weights.sum())
     if not smooth_weight > 0:
         out[...] = 0.0
     else:
-        smooth = law if isinstance(law, MaxPooledLaw | SampledLaw) else MixtureLaw(
+        smooth = law if isinstance(law, MaxPooledLaw | SampledLaw) or not any_atoms else MixtureLaw(
             law.weights[~atoms], law.means[~atoms], law.stds[~atoms])
         # x needed to land below each edge: (edges_j - source_i) / g, increasing along a row
         first = (grid.edges[0] - source) / g
@@ -283,26 +311,52 @@ def _transition(neuron: CanonicalNeuron, law: MixtureLaw, grid: _Grid, source: n
         du = grid.dv / g / refine
         n_edges = grid.n + 1
         n_tab = max(math.ceil((u_hi - u_lo) / du) + 2, refine * (n_edges - 1) + 2)
-        tab = _cdf_table(smooth, u_lo + du * np.arange(n_tab), neuron.strict)
         pos = (first - u_lo) / du  # each row's first edge, in table steps
-        i0 = np.clip(np.floor(pos).astype(int), 0, n_tab - 2 - refine * (n_edges - 1))
-        frac = (pos - i0)[:, None]
-        # rows of ``strided``: the table at i, i + refine, i + 2 refine, ... (one per edge)
-        strided = np.lib.stride_tricks.as_strided(
-            tab, shape=(n_tab - refine * (n_edges - 1), n_edges), strides=(tab.strides[0], refine * tab.strides[0]),
-            writeable=False)
-        # the mass in each cell: the table's differences over a cell, interpolated alike; the end cells hold
-        # everything beyond the grid
-        gaps = tab[refine:] - tab[:-refine]
-        cells = np.lib.stride_tricks.as_strided(
-            gaps, shape=(len(gaps) - refine * (n_edges - 2), n_edges - 1),
-            strides=(gaps.strides[0], refine * gaps.strides[0]), writeable=False)
-        np.multiply(cells[i0], 1 - frac, out=out)
-        out += cells[i0 + 1] * frac
-        cdf_first = strided[i0, 1] * (1 - frac[:, 0]) + strided[i0 + 1, 1] * frac[:, 0]
-        cdf_last = strided[i0, -2] * (1 - frac[:, 0]) + strided[i0 + 1, -2] * frac[:, 0]
-        out[:, 0] = cdf_first
-        out[:, -1] = smooth_weight - cdf_last
+        last_i0 = n_tab - 2 - refine * (n_edges - 1)
+        u = u_lo + du * np.arange(n_tab)
+        # rows a whole number of table steps apart (checked on the ends first: cheap where they are not)
+        span = float(pos[0] - pos[-1])
+        whole = round(span / (len(pos) - 1)) if len(pos) > 1 else 0
+        base = max(math.floor(pos[-1]), 0)
+        if (whole >= 1 and abs(span - whole * (len(pos) - 1)) < 1e-6 and base + whole * (len(pos) - 1) <= last_i0
+                and np.all(np.abs(pos[:-1] - pos[1:] - whole) < 1e-6)):
+            # every row is the last one's, moved by ``whole`` table steps per row, at one fraction (the same to
+            # rounding); the rows read the table at residues base + whole q and one on, modulo refine
+            frac = pos[-1] - base
+            i0 = base + whole * np.arange(len(pos) - 1, -1, -1)
+            residues = np.unique(np.concatenate([i0 % refine, (i0 + 1) % refine]))
+            tab = _cdf_table(smooth, u, neuron.strict,
+                             tuple(residues.tolist()) if len(residues) < refine else None, refine)
+            gaps = tab[refine:] - tab[:-refine]
+            cells = gaps[:-1] * (1 - frac) + gaps[1:] * frac  # a cell's mass from each table point on
+            out[...] = np.lib.stride_tricks.as_strided(
+                cells[base:], shape=(len(pos), n_edges - 1), strides=(whole * cells.strides[0],
+                                                                      refine * cells.strides[0]), writeable=False)[::-1]
+            cdf = tab[:-1] * (1 - frac) + tab[1:] * frac
+            out[:, 0] = cdf[i0 + refine]
+            out[:, -1] = smooth_weight - cdf[i0 + refine * (n_edges - 2)]
+        else:
+            i0 = np.clip(np.floor(pos).astype(int), 0, last_i0)
+            frac = (pos - i0)[:, None]
+            tab = _cdf_table(smooth, u, neuron.strict)
+            # rows of ``strided``: the table at i, i + refine, i + 2 refine, ... (one per edge)
+            strided = np.lib.stride_tricks.as_strided(
+                tab, shape=(n_tab - refine * (n_edges - 1), n_edges),
+                strides=(tab.strides[0], refine * tab.strides[0]), writeable=False)
+            # the mass in each cell: the table's differences over a cell, interpolated alike; the end cells hold
+            # everything beyond the grid
+            gaps = tab[refine:] - tab[:-refine]
+            cells = np.lib.stride_tricks.as_strided(
+                gaps, shape=(len(gaps) - refine * (n_edges - 2), n_edges - 1),
+                strides=(gaps.strides[0], refine * gaps.strides[0]), writeable=False)
+            np.multiply(cells[i0], 1 - frac, out=out)
+            out += cells[i0 + 1] * frac
+            cdf_first = strided[i0, 1] * (1 - frac[:, 0]) + strided[i0 + 1, 1] * frac[:, 0]
+            cdf_last = strided[i0, -2] * (1 - frac[:, 0]) + strided[i0 + 1, -2] * frac[:, 0]
+            out[:, 0] = cdf_first
+            out[:, -1] = smooth_weight - cdf_last
+    if not any_atoms:
+        return out
     rows = np.arange(len(source))
     for w, m in zip(law.weights[atoms], law.means[atoms]):
         h = source + g * m
@@ -337,10 +391,12 @@ def _stationary(a: np.ndarray) -> np.ndarray:
 
 
 def _start(grid: _Grid, value: float) -> np.ndarray:
-    left, right, frac = grid.split(np.array([value]))
+    """Unit mass at ``value``, split as :meth:`_Grid.split` does (in scalars: the same numbers, 6 us against 38)."""
+    pos = min(max((float(value) - float(grid.centres[0])) / grid.dv, 0.0), grid.n - 1.0)
+    left = min(math.floor(pos), grid.n - 2)
     p = np.zeros(grid.n)
-    p[left[0]] += 1 - frac[0]
-    p[right[0]] += frac[0]
+    p[left] += 1 - (pos - left)
+    p[left + 1] += pos - left
     return p
 
 
@@ -406,7 +462,7 @@ def _window_total(p: np.ndarray, step: np.ndarray, n_steps: int) -> tuple[np.nda
     drift nodes is silent and settles within 10-70 steps, about 40% of the node-steps.
     """
     p = p.astype(np.float32)
-    step = step.astype(np.float32)
+    step = step.astype(np.float32, copy=False)
     total = np.zeros_like(p)
     last = p.copy()
     done = 0  # nodes [0, done) have settled
@@ -468,7 +524,7 @@ def _plain_nodes(neuron: CanonicalNeuron, laws: list[MixtureLaw], n_steps: int |
     # K R per node: the window's step, and the repeat kernels' (one product per lag instead of two). Over a
     # window without autocovariance, K R replaces K in place, and K's firing columns are kept aside: half the
     # memory, which the window's products stream through at every step
-    step = fired_columns = None
+    step = fired_columns = step32 = None
     if n_steps is not None and autocovariance is None:
         fired_columns = [kern[:, f.j0:].copy() for kern, f in zip(kernels, fired)]
         step = kernels
@@ -488,7 +544,9 @@ def _plain_nodes(neuron: CanonicalNeuron, laws: list[MixtureLaw], n_steps: int |
         if autocovariance is None:
             # p_t = p_{t-1} K R and h_t = p_{t-1} K: by linearity the window's sums need one product per step,
             # sum_t h_t = (sum_{t<T} p_t) K and sum_t p_t = sum_{t<T} p_t - p_0 + p_T
-            total, last = _window_total(p, step, n_steps)
+            # in single precision, shared with the repeat kernels (one conversion)
+            step32 = step.astype(np.float32)
+            total, last = _window_total(p, step32, n_steps)
             # sum_t h_t = (sum p_t) K: K R less the reset of K's firing columns, and those columns themselves
             pre = (total @ step)[:, 0, :]
             for row, (kern, f) in enumerate(zip(fired_columns, fired)):
@@ -528,10 +586,11 @@ def _plain_nodes(neuron: CanonicalNeuron, laws: list[MixtureLaw], n_steps: int |
     rows = {k: row for row, k in enumerate(live)}
     if repeats is not None:
         lags = REPEAT_LAGS if n_steps is None else max(0, min(n_steps - 1, REPEAT_LAGS))
-        found = _repeat_kernels(neuron, live_laws, grids, step, fired, pre, lags, crossings)
+        found = _repeat_kernels(neuron, live_laws, grids, step if step32 is None else step32, fired, pre, lags,
+                                crossings)
         repeats.extend(found[rows[k]] if k in rows else np.zeros(lags) for k in range(len(laws)))
     if given is not None:
-        by_node = (np.einsum("kcn,kn->kc", special.ndtr(crossings[0]), post) if crossings is not None else
+        by_node = (np.einsum("kcn,kn->kc", _normal_cdf(crossings[0]), post) if crossings is not None else
                    [_rate_given_count(neuron, law, grid, mass) for law, grid, mass in zip(live_laws, grids, post)])
         given.extend(by_node[rows[k]] if k in rows else None for k in range(len(laws)))
     if autocovariance is not None:
@@ -691,17 +750,32 @@ def _cell_mean_square(surrogate: Surrogate, grid: _Grid, theta: float, samples: 
 
 
 def _on_common_grid(parts: list[tuple[float, _Grid, np.ndarray, np.ndarray]], n_cells: int) -> MembraneDistribution:
-    """Average per-node masses, each on its own grid, on one grid spanning them all."""
+    """Average per-node masses, each on its own grid, on one grid spanning them all.
+
+    The cumulative mass is piecewise linear in V: interpolated at the common edges, for all nodes at once where
+    their grids have the same number of cells (one np.interp per node and mass cost 0.6 ms of a 7 ms evaluation
+    of the sigma_w search, 80 cells and 5 nodes, on a loaded machine; the masses agree to 1.4e-15)."""
     lo = min(grid.edges[0] for _, grid, _, _ in parts)
     hi = max(grid.edges[-1] for _, grid, _, _ in parts)
     edges = np.linspace(lo, hi, n_cells + 1)
-    pre = np.zeros(n_cells)
-    post = np.zeros(n_cells)
-    for weight, grid, p_pre, p_post in parts:
-        # cumulative mass is piecewise linear in V: interpolate it at the common edges
-        for acc, mass in ((pre, p_pre), (post, p_post)):
-            cum = np.interp(edges, grid.edges, np.concatenate([[0.0], np.cumsum(mass)]))
-            acc += weight * np.diff(cum)
+    if len({grid.n for _, grid, _, _ in parts}) > 1:
+        pre = np.zeros(n_cells)
+        post = np.zeros(n_cells)
+        for weight, grid, p_pre, p_post in parts:
+            for acc, mass in ((pre, p_pre), (post, p_post)):
+                cum = np.interp(edges, grid.edges, np.concatenate([[0.0], np.cumsum(mass)]))
+                acc += weight * np.diff(cum)
+        return MembraneDistribution(0.5 * (edges[1:] + edges[:-1]), pre, post)
+    n = parts[0][1].n
+    masses = np.stack([np.stack([p_pre for _, _, p_pre, _ in parts]), np.stack([p_post for _, _, _, p_post in parts])])
+    cum = np.concatenate([np.zeros(masses.shape[:2] + (1,)), np.cumsum(masses, axis=-1)], axis=-1)
+    pos = (edges - np.array([[grid.edges[0]] for _, grid, _, _ in parts])) / np.array([[grid.dv] for _, grid, _, _
+                                                                                           in parts])
+    left = np.clip(np.floor(pos), 0, n - 1).astype(int)
+    frac = np.clip(pos - left, 0.0, 1.0)  # beyond a grid's ends: its end values, as np.interp
+    rows = np.arange(len(parts))[:, None]
+    at = cum[:, rows, left] * (1 - frac) + cum[:, rows, left + 1] * frac
+    pre, post = np.array([w for w, _, _, _ in parts]) @ np.diff(at, axis=-1)
     return MembraneDistribution(0.5 * (edges[1:] + edges[:-1]), pre, post)
 
 
@@ -711,7 +785,25 @@ def _rate_given_count(neuron: CanonicalNeuron, law: MixtureLaw, grid: _Grid, pos
     The membrane before the step has the window's mean post-reset law ``post`` on ``grid`` (spread uniformly
     over each cell); component K gives x ~ N(m_K, s_K^2), and the neuron fires where beta V + c + g x > theta.
     """
-    return special.ndtr(_crossings(neuron, [law], [grid])[0][0]) @ post
+    return _normal_cdf(_crossings(neuron, [law], [grid])[0][0]) @ post
+
+
+#: |z| from which the normal law is saturated: Phi(z) rounds to 1 above 8.3, Phi(-9) = 1.1e-19, and the density
+#: at 9 is 2.6e-18 of its peak
+_SATURATED_Z = 9.0
+
+
+def _normal_cdf(z: np.ndarray) -> np.ndarray:
+    """Phi(z), the normal CDF, evaluated only where |z| < 9: 1 above (what it rounds to), 0 below (at most 1.1e-19
+    less than it).
+
+    Three quarters of a shot-noise law's crossings (:func:`_crossings`) lie beyond 9 (measured: 25 nodes x 59
+    components x 160 cells, beta 1, value reset, target 0.2, T = 100): on them the CDF took 5.3 ms of a 45 ms
+    evaluation, 2.5 ms on the band, and the repeat kernels' density (exp) 4.2 ms. Rates are unchanged to the bit."""
+    out = (z >= _SATURATED_Z).astype(np.float64)
+    band = np.abs(z) < _SATURATED_Z
+    out[band] = special.ndtr(z[band])
+    return out
 
 
 def _crossings(neuron: CanonicalNeuron, laws: list[MixtureLaw], grids: list[_Grid]) -> tuple[np.ndarray, np.ndarray]:
@@ -747,15 +839,22 @@ def _repeat_kernels(neuron: CanonicalNeuron, laws: list[MixtureLaw], grids: list
     :math:`w(V) = g\,f_x(\theta - \beta V - c)` per unit (the step law's density at the crossing, each cell
     spread uniformly as in :func:`_rate_given_count`): :math:`D(\tau) = \delta h\,R\,(K R)^{\tau - 1}\cdot w`.
     All nodes are stepped at once; ``crossings``: :func:`_crossings` of the nodes, when they have the same components.
+    Over a window ``steps`` is the window's single-precision copy (:func:`_window_total`): the 24 lags' products
+    took 3.5 ms of a 45 ms evaluation (25 nodes of 160 cells) in double precision, 1.3 ms in single; the
+    synchrony they give moves by 5e-7 of itself at most (measured on 5 configurations' evaluations).
     """
     g = neuron.gain
     out = np.zeros((len(grids), n_lags))
     if n_lags == 0 or not grids:
         return out
     def slopes_of(z: np.ndarray, scale: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        # the step law's density at the crossing; a point mass on a memoryless neuron's zero-width cells: none
-        at = np.where(scale > 0, np.exp(-0.5 * z * z) * (g / math.sqrt(2 * math.pi)) / np.maximum(scale, 1e-12),
-                      0.0)
+        # the step law's density at the crossing, where it is not below 2.6e-18 of its peak (|z| < 9, as in
+        # _normal_cdf); a point mass on a memoryless neuron's zero-width cells: none
+        band = (np.abs(z) < _SATURATED_Z) & (scale > 0)
+        at = np.zeros(z.shape)
+        near = z[band]
+        at[band] = np.exp(-0.5 * near * near) * (g / math.sqrt(2 * math.pi)) / np.broadcast_to(
+            np.maximum(scale, 1e-12), z.shape)[band]
         return np.einsum("kc,kcn->kn", weights, at)
 
     if crossings is not None:
@@ -768,7 +867,7 @@ def _repeat_kernels(neuron: CanonicalNeuron, laws: list[MixtureLaw], grids: list
     at_edges = np.concatenate([zeros, 0.5 * (pre[:, 1:] + pre[:, :-1]), zeros], axis=1) / dv
     shifted = -g * np.diff(at_edges, axis=1)
     state = np.stack([f.apply(row) for row, f in zip(shifted, fired)])
-    state = state[:, None, :]  # (nodes, 1, cells): batched products
+    state = state[:, None, :].astype(steps.dtype)  # (nodes, 1, cells): batched products
     for tau in range(n_lags):
         out[:, tau] = np.matmul(state, slopes[:, :, None])[:, 0, 0]
         state = np.matmul(state, steps)
