@@ -37,6 +37,7 @@ collapse in the same table (column "silent": the first silent layer). chi is tak
     python benchmarks/depth.py                        # every strategy, the full grid (about 50 minutes)
     python benchmarks/depth.py --jobs 2               # ... on two processes
     python benchmarks/depth.py --centred              # ... plus general with centred rows
+    python benchmarks/depth.py --strategies "" --window-offset   # general with window_offset=True only
     python benchmarks/depth.py --strategies general --betas 0.9 --targets 0.1 --layers --centred
     python benchmarks/depth.py --strategies "" --centred --betas 1.0   # general with centred rows only
 """
@@ -185,10 +186,13 @@ def run_config(name: str, centred: bool, beta: float, reset: str, target: float,
                gain_input: str = "stack", rows: str = "stratified") -> dict:
     row: dict = dict(strategy=name + ("+c" if centred else ""), name=name, beta=beta, reset=reset, target=target,
                      T=n_steps, centred=centred, error=None)
+    # "general+o": general with window_offset=True
+    base, _, flag = name.partition("+")
+    options = {"window_offset": True} if flag == "o" else {}
     neuron = CanonicalNeuron(beta=beta, reset=reset)
     depth = max(DEPTHS)
     try:
-        strategy = get_strategy(name, centred_rows=True) if centred else get_strategy(name)
+        strategy = get_strategy(base, centred_rows=True, **options) if centred else get_strategy(base, **options)
         layer_times: list[float] = []
         plan_layer = strategy.plan
 
@@ -350,8 +354,9 @@ def print_final(rows: list[dict]) -> None:
     print("\nAcceptance (general, gain criterion): every layer within x2, silent <= 15%, chi <= 20, "
           "layer 1 within 3% (centred rows: 1%)")
     done = [r for r in rows if not r["error"]]
-    for label, centred in (("general", False), ("general, centred rows", True)):
-        group = [r for r in done if r["name"] == "general" and r["centred"] == centred]
+    for label, name, centred in (("general", "general", False), ("general, centred rows", "general", True),
+                                 ("general, window offset", "general+o", False)):
+        group = [r for r in done if r["name"] == name and r["centred"] == centred]
         if not group:
             continue
         for depth in DEPTHS:
@@ -411,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
                         help='comma-separated names (default: all; "" with --centred: general, centred rows only)')
     add_grid_arguments(parser)
     parser.add_argument("--centred", action="store_true", help="also run general with centred rows")
+    parser.add_argument("--window-offset", action="store_true",
+                        help="also run general with window_offset=True (rows general+o)")
     parser.add_argument("--layers", action="store_true", help="print a per-layer table for every configuration")
     parser.add_argument("--g-input", choices=("stack", "planned", "homogeneous"), default="stack",
                         help="measured G's input: the layer's own input in the stack, made 1 +- h times as active "
@@ -435,7 +442,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in STRATEGIES]
     if unknown:
         parser.error(f"unknown strategies {unknown}; available: {', '.join(STRATEGIES)}")
-    variants = [(n, False) for n in names] + ([("general", True)] if args.centred else [])
+    variants = ([(n, False) for n in names] + ([("general", True)] if args.centred else [])
+                + ([("general+o", False)] if args.window_offset else []))
     grid = [(n, c, beta, reset, target, T) for (beta, reset, target, T), (n, c)
             in itertools.product(itertools.product(betas, resets, targets, windows), variants)]
     print(f"depth: {len(grid)} configurations, N={WIDTH}, depths {DEPTHS}, B={BATCH}", file=sys.stderr)

@@ -140,6 +140,11 @@ class Strategy:
         surrogate: surrogate derivative name (:data:`~snninit_plugins.surrogates.SURROGATES`) for the
             gradient gain.
         n_cells: grid cells of the density method used for predictions.
+        window_offset: carry the output autocorrelation of subtract-reset layers without centred rows too,
+            so that the next layer takes its bursty input as a per-sample offset over the window
+            (:func:`~snninit_plugins.inputs.window_offset_variance`). Keeps long-window stacks of bursty
+            near-perfect integrators on target (README, How deep stacks behave); planning takes about 1.6
+            times as long there.
     """
 
     name: ClassVar[str] = "base"
@@ -153,7 +158,7 @@ class Strategy:
     reuses_plans: ClassVar[bool] = False
 
     def __init__(self, *, weight_law: WeightLaw = "normal", centred_rows: bool = False,
-                 surrogate: str = "atan", n_cells: int = 160) -> None:
+                 surrogate: str = "atan", n_cells: int = 160, window_offset: bool = False) -> None:
         if weight_law not in ("normal", "uniform"):
             raise ValueError(f"weight_law must be 'normal' or 'uniform', got {weight_law!r}")
         if surrogate not in SURROGATES:
@@ -163,6 +168,7 @@ class Strategy:
         self.surrogate_name = surrogate
         self.surrogate: Surrogate = SURROGATES[surrogate]()
         self.n_cells = n_cells
+        self.window_offset = window_offset
         self._cache: dict[tuple, LayerPlan] = {}
         #: the last plan per layer type, target and input rate: a deeper identical layer tries it first
         self._recent: dict[tuple, LayerPlan] = {}
@@ -177,7 +183,8 @@ class Strategy:
         return f"{type(self).__name__}({self.options()})"
 
     def options(self) -> dict:
-        return {"weight_law": self.weight_law, "centred_rows": self.centred_rows, "surrogate": self.surrogate_name}
+        return {"weight_law": self.weight_law, "centred_rows": self.centred_rows, "surrogate": self.surrogate_name,
+                "window_offset": self.window_offset}
 
     # -- the part a strategy defines ---------------------------------------------------------
     def weights(self, layer: LayerSpec, moments: InputMoments, target: float | None,
@@ -202,10 +209,29 @@ class Strategy:
     def carries_autocorrelation(self, layer: LayerSpec) -> bool:
         """Whether the layer's output autocorrelation is predicted and carried to the next layer."""
         # only that of subtract-reset trains, which are bursty: with centred rows it corrected 6 of 24 such
-        # stacks (benchmarks/depth.py --centred); without, the next layer's window offset
-        # (inputs.window_offset_variance) kept 2 more of 48 stacks on target. It put 4 of 24 value-reset
-        # stacks off target (centred rows), whose trains are anti-correlated after a spike (F < 1)
-        return layer.neuron.reset == "subtract"
+        # stacks (benchmarks/depth.py --centred); without, with ``window_offset``, the next layer's window
+        # offset (inputs.window_offset_variance) keeps the two failing T = 100 stacks on target. It put 4 of 24
+        # value-reset stacks off target (centred rows), whose trains are anti-correlated after a spike (F < 1)
+        return layer.neuron.reset == "subtract" and (self.rows_centred(layer) or self.window_offset)
+
+    #: membrane cells of the evaluation that gives a plan's output autocorrelation without centred rows (only
+    #: the next layer's window offset depends on it, rounded to two digits: over layers 2 and 8 of four stacks,
+    #: 80 cells gave that offset within 2% of 160 cells', in 30 ms against 44-62 ms)
+    AUTOCORRELATION_CELLS: ClassVar[int] = 80
+
+    def plan_prediction(self, layer: LayerSpec, drive: SynapticInput, n_steps: int | None) -> RatePrediction:
+        """The prediction a plan reports: :meth:`predict_memo`'s, with the output autocorrelation where it is
+        carried (with centred rows from that evaluation itself; without, from a coarser one,
+        :attr:`AUTOCORRELATION_CELLS`)."""
+        if not self.carries_autocorrelation(layer) or self.rows_centred(layer):
+            return self.predict_memo(layer, drive, n_steps, autocorrelation=True)
+        pred = self.predict_memo(layer, drive, n_steps)
+        key = ("autocorrelation", layer.neuron, drive, n_steps)
+        rho = self._memo.get(key)
+        if rho is None:
+            rho = self._memo[key] = density(layer.neuron, drive, n_steps=n_steps, n_cells=self.AUTOCORRELATION_CELLS,
+                                            autocorrelation=True).autocorrelation
+        return dataclasses.replace(pred, autocorrelation=rho)
 
     def predict_memo(self, layer: LayerSpec, drive: SynapticInput, n_steps: int | None,
                      autocorrelation: bool = False) -> RatePrediction:
@@ -307,7 +333,7 @@ class Strategy:
             # the plan at the corrected mean, but with recent's layer gain G (informational; it would cost a
             # finite-difference density pair, and a mean within 10% of rate of recent's moves it little)
             drive = self.drive(layer, moments, mu, recent.weight_std, recent.bias)
-            pred = self.predict_memo(layer, drive, n_steps, autocorrelation=True)
+            pred = self.plan_prediction(layer, drive, n_steps)
             free_mean, free_std = _free_membrane(layer.neuron, drive, n_steps)
             return dataclasses.replace(
                 recent, name=layer.name, input=moments, weight_mean=mu, rate=float(pred.rate),
@@ -334,10 +360,11 @@ class Strategy:
         scale = sigma / math.sqrt(max(layer.fan_in * moments.mean, 1.0))
         key = self._slope_key(layer, target, n_steps)
         info: dict = {}
-        # the steps after the first are evaluated with the output autocorrelation: the one that meets the
-        # tolerance is the plan's (one evaluation per refined layer fewer)
+        # with centred rows the steps after the first are evaluated with the output autocorrelation: the one that
+        # meets the tolerance is the plan's (one evaluation per refined layer fewer)
+        centred = self.rows_centred(layer)
         mu = _secant(lambda m: self.predict_memo(layer, self.drive(layer, moments, m, sigma, bias), n_steps,
-                                                 autocorrelation=m != start).rate,
+                                                 autocorrelation=centred and m != start).rate,
                      start, 0.05 * scale, target, xtol=0.0, ftol=self.REUSE_TOLERANCE, max_iter=3,
                      slope=self._refine_slopes.get(key), info=info)
         if "slope" in info:
@@ -348,7 +375,7 @@ class Strategy:
                  mu: float, sigma: float, bias: float, keep_weights: bool = False) -> LayerPlan:
         """Predict what given weight statistics do: rate, spread, free membrane, G, gradient gain."""
         drive = self.drive(layer, moments, mu, sigma, bias)
-        pred = self.predict_memo(layer, drive, n_steps, autocorrelation=True)
+        pred = self.plan_prediction(layer, drive, n_steps)
         # G is informational: a coarser density (100 cells, 7 nodes) gives it to about 0.01; with a window
         # offset the drifts spread wider than the rate's knee, and 7 nodes gave -1.4 where the rule's (the same
         # for both sides of the difference) gives -0.45 and the stack's own input measures -0.65 (beta 1,

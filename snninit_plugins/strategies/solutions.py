@@ -243,14 +243,17 @@ class General(_PredictorSolution):
 
         (A Newton first step on log rate from the family's slope once left tests/test_calibrate.py's recurrent
         layer at 9.5% instead of 5.8% after calibration; with these steps that test passes.)"""
-        def predictor(neuron: object, drive: object, n_steps: int | None = None, **_: object) -> object:
-            return self.predict_memo(layer, drive, n_steps)
-
-        if slope:
-            guess, slope = self._rate_secant(layer, moments, target, n_steps, sigma, guess, slope)
+        if self.carries_autocorrelation(layer) and self.rows_centred(layer):
+            predictor, options = None, {"n_cells": self.n_cells}
+        else:
+            def predictor(neuron: object, drive: object, n_steps: int | None = None, **_: object) -> object:
+                return self.predict_memo(layer, drive, n_steps)
+            options = {}
+            if slope:
+                guess, slope = self._rate_secant(layer, moments, target, n_steps, sigma, guess, slope)
         info: dict = {}
         mu = self.solve_mean(layer, moments, target, n_steps, sigma, guess=guess, slope=slope, info=info,
-                             predictor=predictor)
+                             predictor=predictor, **options)
         # the next, deeper layer starts from here
         self._family_sigma[family] = (sigma, mu, info.get("slope", slope))
         if info.get("slope", slope):
