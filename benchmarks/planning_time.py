@@ -121,11 +121,15 @@ def serve() -> int:
     return 0
 
 
+#: options of this code's ``general`` (``--window-offset``; a reference version plans with its defaults)
+STRATEGY_OPTIONS: dict = {}
+
+
 def plan_stack(beta: float, reset: str, target: float, n_steps: int, general: type | None = None) -> dict:
     """Plan the 50-layer stack with a fresh ``general`` instance (as depth.py's run_config), or a fresh instance
     of the class ``general``; times and counts."""
     neuron = CanonicalNeuron(beta=beta, reset=reset)
-    strategy = general() if general else get_strategy("general")
+    strategy = general() if general else get_strategy("general", **STRATEGY_OPTIONS)
     plan_layer = strategy.plan
     per_layer: list[tuple[float, int]] = []  # (seconds, evaluations) per plan call
     with counting_density() as count:
@@ -189,7 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference-root", help="a folder with another version's snninit_plugins/: time it too, "
                         "in a worker process, and compare the plans")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--window-offset", action="store_true",
+                        help="plan this code's stacks with general(window_offset=True)")
     args = parser.parse_args(argv)
+    if args.window_offset:
+        STRATEGY_OPTIONS["window_offset"] = True
     if args.worker:
         return serve()
     if args.reference and args.reference_root:

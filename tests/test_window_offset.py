@@ -88,3 +88,21 @@ def test_with_the_window_offset_a_bursty_stack_keeps_its_rate() -> None:
     offset = _layer_rates(get_strategy("general", window_offset=True))
     assert sum(default[7:]) / 5 < 0.035
     assert all(0.035 < r < 0.0675 for r in offset), [round(r, 4) for r in offset]
+
+
+def test_apply_init_passes_the_option_to_the_strategy() -> None:
+    """snnTorch Leaky stack (subtract reset): with window_offset=True the plan carries the trains'
+    autocorrelation from layer 2 on (every lag of the window from layer 3), without it none."""
+    import snntorch as snn
+    from torch import nn
+
+    from snninit_plugins import apply_init
+
+    layers: list[nn.Module] = []
+    for _ in range(4):
+        layers += [nn.Linear(64, 64), snn.Leaky(beta=0.99, reset_mechanism="subtract", init_hidden=True)]
+    model = nn.Sequential(*layers)
+    with_offset = apply_init(model, input_rate=0.05, T=100, dry_run=True, window_offset=True)
+    assert [len(layer.plan.input.autocorrelation) for layer in with_offset] == [0, 24, 99, 99]
+    without = apply_init(model, input_rate=0.05, T=100, dry_run=True)
+    assert all(not layer.plan.input.autocorrelation for layer in without)

@@ -33,7 +33,6 @@ from ..inputs import (
     MixtureLaw,
     SampledLaw,
     SynapticInput,
-    _hermite_nodes,
     noise_factor,
     window_offset_variance,
 )

@@ -143,8 +143,8 @@ class Strategy:
         window_offset: carry the output autocorrelation of subtract-reset layers without centred rows too,
             so that the next layer takes its bursty input as a per-sample offset over the window
             (:func:`~snninit_plugins.inputs.window_offset_variance`). Keeps long-window stacks of bursty
-            near-perfect integrators on target (README, How deep stacks behave); planning takes about 1.6
-            times as long there.
+            near-perfect integrators on target (README, How deep stacks behave); planning such stacks takes
+            about 1.5 times as long.
     """
 
     name: ClassVar[str] = "base"
