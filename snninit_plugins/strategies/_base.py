@@ -216,7 +216,7 @@ class Strategy:
 
     #: membrane cells of the evaluation that gives a plan's output autocorrelation without centred rows (only
     #: the next layer's window offset depends on it, rounded to two digits: over layers 2 and 8 of four stacks,
-    #: 80 cells gave that offset within 2% of 160 cells', in 30 ms against 44-62 ms)
+    #: 80 cells gave that offset within 2.3% of 160 cells', in 30 ms against 44-62 ms)
     AUTOCORRELATION_CELLS: ClassVar[int] = 80
 
     def plan_prediction(self, layer: LayerSpec, drive: SynapticInput, n_steps: int | None) -> RatePrediction:
