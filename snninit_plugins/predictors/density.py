@@ -1036,7 +1036,7 @@ def _spread_over_offsets(nodes: np.ndarray, weights: np.ndarray, node_rates: np.
       neuron's window rate that its input's window mean moves (the linear response of the smooth g).
 
     The sums run to the rule's degree; exact where f is a polynomial of that degree, with no interpolation
-    between the nodes (linear interpolation of f was 2-4% off in the spread with the 7-18 nodes of
+    between the nodes (linear interpolation of f was 2-5% off in the spread with the 7-18 nodes of
     short-memory or short-window layers, and needed 31 for 1%).
 
     The output trains' autocovariance carries the third at every lag of the window. Measured on the real
