@@ -222,9 +222,11 @@ def run_config(name: str, centred: bool, beta: float, reset: str, target: float,
     gen = torch.Generator().manual_seed(seed)
     layers = [draw_weights(p, WIDTH, gen, rows) for p in plan]
     inputs = bernoulli_spikes(target, n_steps, (BATCH, WIDTH), generator=gen)
-    acts, spikes = simulate_stack(neuron, [w for w, _ in layers], inputs, biases=[b for _, b in layers],
-                                  return_spikes=True)
-    upstream = {k: inputs if k == 1 else spikes[k - 2] for k in GAIN_LAYERS if k <= depth}
+    stack_input = gain_input == "stack"  # every layer's spikes kept only when G is measured on them
+    run = simulate_stack(neuron, [w for w, _ in layers], inputs, biases=[b for _, b in layers],
+                         return_spikes=stack_input)
+    acts, spikes = run if stack_input else (run, None)
+    upstream = ({k: inputs if k == 1 else spikes[k - 2] for k in GAIN_LAYERS if k <= depth} if stack_input else {})
     del inputs, spikes
     gains = {}
     for k in GAIN_LAYERS:

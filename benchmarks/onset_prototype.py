@@ -14,9 +14,9 @@ then simulated as benchmarks/depth.py simulates it (its seed, B = 64).
 Measured 2026-11-30 (worst layer |log2(rate / target)| over 50 layers; with general(window_offset=True) /
 general):
 
-    python benchmarks/onset_prototype.py 0.99 0.05 25   # 0.59 (layer 50 at 0.039) against 1.29 / 0.92
+    python benchmarks/onset_prototype.py 0.99 0.05 25   # 0.57 (layer 50 at 0.040) against 1.29 / 0.92
     python benchmarks/onset_prototype.py 1.0 0.05 25    # 0.65 (layer 50 at 0.050) against 1.19 / 0.76
-    python benchmarks/onset_prototype.py 0.9 0.1 25     # 0.33 against 0.58 / 0.58
+    python benchmarks/onset_prototype.py 0.9 0.1 25     # 0.36 against 0.58 / 0.58
 
 The planned onset grows faster than the stack's (2.8 at layer 6 where it measures 1.4) and stops at 10.4
 steps where the stack's reaches 12.2 by layer 46, so the middle layers fire up to 42% over target. The profile
@@ -37,6 +37,7 @@ from snninit_plugins.neuron import CanonicalNeuron
 from snninit_plugins.predictors import density
 from snninit_plugins.sampling import sample_weight_
 from snninit_plugins.simulator import bernoulli_spikes, simulate_stack
+from snninit_plugins.solve import _secant
 from snninit_plugins.strategies import LayerSpec, get_strategy, plan_network
 
 DEPTH = 50
@@ -64,18 +65,13 @@ def plan_with_onsets(neuron: CanonicalNeuron, target: float, n_steps: int) -> tu
         def window(mu: float, window_steps: int = steps, law: InputMoments = active, **options: object) -> object:
             return density(neuron, strategy.drive(layer, law, mu, sigma), n_steps=window_steps, **options)
 
-        goal = target * scale
-        a = means[-1] if means else first.weight_mean
-        b = a + 0.01
-        fa, fb = math.log(window(a).rate / goal), math.log(window(b).rate / goal)
-        for _ in range(20):  # secant steps on log rate
-            if abs(fb) < 1e-3:
-                break
-            a, b, fa = b, b - fb * (b - a) / (fb - fa), fb
-            fb = math.log(max(window(b).rate, 1e-12) / goal)
-        means.append(b)
-        pred = window(b, autocorrelation=True)
-        totals = [t * window(b, t, n_cells=100).rate for t in range(1, steps + 1)]
+        start = means[-1] if means else first.weight_mean
+        mu = _secant(lambda m: window(m).rate, start, 0.01, target * scale, xtol=0.0, ftol=1e-3, max_iter=20)
+        if mu is None:
+            raise RuntimeError(f"layer {len(means) + 1}: no weight mean gives the target over {steps} steps")
+        means.append(mu)
+        pred = window(mu, autocorrelation=True)
+        totals = [t * window(mu, t, n_cells=100).rate for t in range(1, steps + 1)]
         onset = n_steps - steps + missing_steps(np.diff(np.concatenate([[0.0], totals])))
         onsets.append(onset)
         moments = InputMoments.spikes(target, round(pred.rate_spread / scale, 4),
