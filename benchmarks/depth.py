@@ -186,9 +186,9 @@ def run_config(name: str, centred: bool, beta: float, reset: str, target: float,
                gain_input: str = "stack", rows: str = "stratified") -> dict:
     row: dict = dict(strategy=name + ("+c" if centred else ""), name=name, beta=beta, reset=reset, target=target,
                      T=n_steps, centred=centred, error=None)
-    # "general+o": general with window_offset=True
+    # "general+o": general with window_offset=True; "+n": with window_onset=True; "+on": both
     base, _, flag = name.partition("+")
-    options = {"window_offset": True} if flag == "o" else {}
+    options = {option: True for letter, option in (("o", "window_offset"), ("n", "window_onset")) if letter in flag}
     neuron = CanonicalNeuron(beta=beta, reset=reset)
     depth = max(DEPTHS)
     try:
@@ -420,6 +420,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--centred", action="store_true", help="also run general with centred rows")
     parser.add_argument("--window-offset", action="store_true",
                         help="also run general with window_offset=True (rows general+o)")
+    parser.add_argument("--variants", default="",
+                        help="also run these variants of general, comma-separated: o (window_offset=True), "
+                             "n (window_onset=True), on (both); rows general+o, general+n, general+on")
     parser.add_argument("--layers", action="store_true", help="print a per-layer table for every configuration")
     parser.add_argument("--g-input", choices=("stack", "planned", "homogeneous"), default="stack",
                         help="measured G's input: the layer's own input in the stack, made 1 +- h times as active "
@@ -445,7 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown strategies {unknown}; available: {', '.join(STRATEGIES)}")
     variants = ([(n, False) for n in names] + ([("general", True)] if args.centred else [])
-                + ([("general+o", False)] if args.window_offset else []))
+                + ([("general+o", False)] if args.window_offset else [])
+                + [(f"general+{v.strip()}", False) for v in args.variants.split(",") if v.strip()])
     grid = [(n, c, beta, reset, target, T) for (beta, reset, target, T), (n, c)
             in itertools.product(itertools.product(betas, resets, targets, windows), variants)]
     print(f"depth: {len(grid)} configurations, N={WIDTH}, depths {DEPTHS}, B={BATCH}", file=sys.stderr)

@@ -117,17 +117,19 @@ def test_deeper_layers_start_on_the_line_of_the_last_two_means(count: list[int])
         assert p.rate == pytest.approx(TARGET, rel=1e-3) and q.rate == pytest.approx(TARGET, rel=1e-3)
 
 
-def _window_by_steps(p, step, n_steps):
+def _window_by_steps(p, step, n_steps, firing):
     total = np.zeros_like(p)
+    rates = []
     for _ in range(n_steps):
         total += p
+        rates.append((p @ firing)[:, 0, 0])
         p = p @ step
-    return total, p
+    return total, p, np.stack(rates, axis=1)
 
 
 def test_the_density_window_skips_settled_nodes_without_changing_its_sums() -> None:
     """Silent drift nodes of a non-leaky neuron sink into the bottom cell and stop being stepped; the single-precision
-    window agrees with the double-precision steps."""
+    window, and its per-step firing probabilities, agree with the double-precision steps."""
     neuron = CanonicalNeuron(beta=1.0, reset="subtract")
     drive = SynapticInput(256, -0.1, 0.5, InputMoments.spikes(TARGET, unit_spread=0.28))
     nodes, _ = drive.quenched_nodes(41)
@@ -137,10 +139,14 @@ def test_the_density_window_skips_settled_nodes_without_changing_its_sums() -> N
         density_module._transition(neuron, law, grid, grid.centres + neuron.drive),
         density_module._Fired(neuron, grid), np.empty((160, 160))) for law, grid in zip(laws, grids)])
     p = np.stack([density_module._start(grid, neuron.v0) for grid in grids])[:, None, :]
-    total, last = density_module._window_total(p, step, 100)
-    ref_total, ref_last = _window_by_steps(p, step, 100)
+    # the probability of firing in a step from each cell: the mass the transition takes to theta and above
+    firing = np.stack([density_module._transition(neuron, law, grid, grid.centres + neuron.drive)[:, grid.fire_from:]
+                       .sum(axis=1) for law, grid in zip(laws, grids)])[:, :, None]
+    total, last, rates = density_module._window_total(p, step, 100, firing)
+    ref_total, ref_last, ref_rates = _window_by_steps(p, step, 100, firing)
     # single-precision steps (measured: window means within 3e-7, last masses within 2e-8 of double precision)
     assert np.abs(total - ref_total).max() / 100 < 2e-6 and np.abs(last - ref_last).max() < 2e-7
+    assert np.abs(rates - ref_rates).max() < 2e-6 and ref_rates[:, -1].min() < 1e-9 < ref_rates[:, -1].max()
 
 
 @pytest.mark.parametrize("beta, reset", [(0.9, "value"), (0.99, "subtract"), (1.0, "none"), (1.0, "value"),

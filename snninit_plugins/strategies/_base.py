@@ -102,6 +102,9 @@ class LayerPlan:
     #: the shape of the population rate's common fluctuation (equally likely values relative to its mean),
     #: carried to the next layer with ``correlation``
     common_law: tuple[float, ...] = ()
+    #: steps missing at the start of the layer's output window (RatePrediction.onset), carried to the next layer
+    #: by strategies with ``window_onset``
+    onset: float = 0.0
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -123,7 +126,7 @@ class LayerPlan:
             rho = rho[:-1]
         common = tuple(round(r, 1) for r in self.common_law) if self.correlation else ()
         return InputMoments.spikes(_round(rate), _round(self.rate_spread, 2), rho, _round(self.correlation, 2),
-                                   common)
+                                   common, round(self.onset, 1))
 
 
 def _round(x: float, digits: int = 4) -> float:
@@ -145,6 +148,14 @@ class Strategy:
             (:func:`~snninit_plugins.inputs.window_offset_variance`). Keeps long-window stacks of bursty
             near-perfect integrators on target (README, How deep stacks behave); planning such stacks takes
             about 1.5 times as long.
+        window_onset: experimental. Carry each layer's onset (the steps missing at the start of its output
+            window, every layer starting at V0) to the next layer, which is then planned on the rest of the
+            window at the input's active rate (:meth:`~snninit_plugins.inputs.InputMoments.active`). Measured
+            with ``window_offset`` (benchmarks/results/depth_window_onset.txt): the target-0.05, T = 25
+            subtract-reset stacks stay within x2 to layer 50 (worst layer |log2| 0.24 and 0.33, where the offset
+            alone fails them), but the target-0.1 and 0.2 ones overshoot 2-3 times by layer 50: there a deep
+            layer's input starts partly active rather than late, and the layers' delays do not add up. Planning
+            a 50-layer stack then takes 1-5 s (every layer's input differs).
     """
 
     name: ClassVar[str] = "base"
@@ -158,7 +169,8 @@ class Strategy:
     reuses_plans: ClassVar[bool] = False
 
     def __init__(self, *, weight_law: WeightLaw = "normal", centred_rows: bool = False,
-                 surrogate: str = "atan", n_cells: int = 160, window_offset: bool = False) -> None:
+                 surrogate: str = "atan", n_cells: int = 160, window_offset: bool = False,
+                 window_onset: bool = False) -> None:
         if weight_law not in ("normal", "uniform"):
             raise ValueError(f"weight_law must be 'normal' or 'uniform', got {weight_law!r}")
         if surrogate not in SURROGATES:
@@ -169,6 +181,7 @@ class Strategy:
         self.surrogate: Surrogate = SURROGATES[surrogate]()
         self.n_cells = n_cells
         self.window_offset = window_offset
+        self.window_onset = window_onset
         self._cache: dict[tuple, LayerPlan] = {}
         #: the last plan per layer type, target and input rate: a deeper identical layer tries it first
         self._recent: dict[tuple, LayerPlan] = {}
@@ -184,7 +197,7 @@ class Strategy:
 
     def options(self) -> dict:
         return {"weight_law": self.weight_law, "centred_rows": self.centred_rows, "surrogate": self.surrogate_name,
-                "window_offset": self.window_offset}
+                "window_offset": self.window_offset, "window_onset": self.window_onset}
 
     # -- the part a strategy defines ---------------------------------------------------------
     def weights(self, layer: LayerSpec, moments: InputMoments, target: float | None,
@@ -340,10 +353,10 @@ class Strategy:
                 rate_spread=float(pred.rate_spread), free_mean=free_mean, free_std=free_std,
                 gradient_gain=layer.outputs * (mu * mu + recent.weight_std ** 2) * (pred.surrogate_moment or 0.0),
                 in_regime=pred.in_regime, regime=pred.regime, autocorrelation=pred.autocorrelation,
-                correlation=float(pred.correlation), common_law=pred.common_law)
+                correlation=float(pred.correlation), common_law=pred.common_law, onset=self._onset(pred))
         return dataclasses.replace(recent, name=layer.name, input=moments, rate=float(pred.rate),
                                    correlation=float(pred.correlation),
-                                   common_law=pred.common_law)
+                                   common_law=pred.common_law, onset=self._onset(pred))
 
     #: relative rate error within which a similar layer's plan is corrected by secant steps on its weight mean
     REFINE_RANGE: ClassVar[float] = 0.1
@@ -395,7 +408,12 @@ class Strategy:
             in_regime=pred.in_regime, regime=pred.regime, autocorrelation=pred.autocorrelation,
             correlation=float(pred.correlation),
             common_law=pred.common_law,
+            onset=self._onset(pred),
         )
+
+    def _onset(self, pred: RatePrediction) -> float:
+        """The onset a plan carries: the prediction's with ``window_onset``, else 0 (every input steady)."""
+        return float(pred.onset) if self.window_onset else 0.0
 
 
 def _check_target(layer: LayerSpec, target: float | None) -> None:
