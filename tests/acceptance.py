@@ -8,11 +8,13 @@ synchrony chi <= 20; the first layer within ``first_tol`` (5%) of the target. Im
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 
-from snninit_plugins.simulator import LayerActivity
+from snninit_plugins.neuron import CanonicalNeuron
+from snninit_plugins.sampling import sample_weight_
+from snninit_plugins.simulator import LayerActivity, bernoulli_spikes, simulate_stack
 
 Activities = list[tuple[str, LayerActivity]]
 
@@ -58,3 +60,18 @@ def criteria_failures(acts: Activities, target: float = RATE, first_tol: float =
 def assert_criteria(acts: Activities, target: float = RATE, first_tol: float = 0.05) -> None:
     bad = criteria_failures(acts, target, first_tol)
     assert not bad, "\n".join(bad) + "\n" + show("measured", acts)
+
+
+
+def simulate_plan(plan: Iterable, neuron: CanonicalNeuron, rate: float, n_steps: int, seed: int,
+                  width: int = 256, batch: int = 64) -> list[float]:
+    """Each layer's measured rate in a stack of ``width`` x ``width`` layers whose weights are drawn from ``plan``
+    (stratified rows), fed Bernoulli spikes at ``rate``; one generator, seeded ``seed``, for both."""
+    generator = gen(seed)
+    weights = []
+    for p in plan:
+        w = torch.empty(width, width)
+        sample_weight_(w, p.weight_mean, p.weight_std, rows="stratified", generator=generator)
+        weights.append(w)
+    acts = simulate_stack(neuron, weights, bernoulli_spikes(rate, n_steps, (batch, width), generator=generator))
+    return [a.rate for a in acts]

@@ -7,12 +7,12 @@ import math
 
 import pytest
 import torch
+from acceptance import simulate_plan
 
 from snninit_plugins.inputs import InputMoments, SynapticInput, window_offset_variance
 from snninit_plugins.neuron import CanonicalNeuron
 from snninit_plugins.predictors import density
-from snninit_plugins.sampling import sample_weight_
-from snninit_plugins.simulator import bernoulli_spikes, run_neurons, simulate_stack
+from snninit_plugins.simulator import run_neurons
 from snninit_plugins.strategies import LayerSpec, get_strategy, plan_network
 
 
@@ -71,14 +71,7 @@ def _layer_rates(strategy: object, depth: int = 12) -> list[float]:
     neuron = CanonicalNeuron(beta=0.99, reset="subtract")
     plan = plan_network([LayerSpec(f"L{i + 1}", neuron, 256) for i in range(depth)], strategy,
                         InputMoments.spikes(0.05), target_rate=0.05, n_steps=100)
-    gen = torch.Generator().manual_seed(1)
-    weights = []
-    for p in plan:
-        w = torch.empty(256, 256)
-        sample_weight_(w, p.weight_mean, p.weight_std, rows="stratified", generator=gen)
-        weights.append(w)
-    acts = simulate_stack(neuron, weights, bernoulli_spikes(0.05, 100, (64, 256), generator=gen))
-    return [a.rate for a in acts]
+    return simulate_plan(plan, neuron, 0.05, 100, seed=1)
 
 
 def test_with_the_window_offset_a_bursty_stack_keeps_its_rate() -> None:
