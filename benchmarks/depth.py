@@ -356,9 +356,10 @@ def print_final(rows: list[dict]) -> None:
     print("\nAcceptance (general, gain criterion): every layer within x2, silent <= 15%, chi <= 20, "
           "layer 1 within 3% (centred rows: 1%)")
     done = [r for r in rows if not r["error"]]
-    for label, name, centred in (("general", "general", False), ("general, centred rows", "general", True),
-                                 ("general, window offset", "general+o", False)):
-        group = [r for r in done if r["name"] == name and r["centred"] == centred]
+    labels = {"general": "general", "general+c": "general, centred rows", "general+o": "general, window offset",
+              "general+n": "general, window onset", "general+on": "general, window offset and onset"}
+    for strategy, label in labels.items():
+        group = [r for r in done if r["strategy"] == strategy]
         if not group:
             continue
         for depth in DEPTHS:

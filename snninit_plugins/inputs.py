@@ -67,10 +67,10 @@ class InputMoments:
     the number of active inputs from an overdispersed law (:meth:`SynapticInput.active_count_law`).
     ``common_law`` gives that law its shape: equally likely values of the population rate's common
     fluctuation relative to its mean (the previous layer's rate given its own input count, as the density
-    method predicts it; mean 1, rescaled to ``correlation``); empty: a Beta law. ``onset`` counts the steps
-    missing at the start of the window: the units are taken as silent for the first ``onset`` steps
-    of a T-step window and as active at ``mean * T / (T - onset)`` after them (a deep layer starts late: every
-    layer below starts its window at V0; :meth:`active`).
+    method predicts it; mean 1, rescaled to ``correlation``); empty: a Beta law. ``rise`` is the activity
+    of the window's first steps relative to the rest, which is taken as steady (a deep layer starts late: every
+    layer below starts its window at V0): leading zeros are silent steps, e.g. ``(0, 0, 0.3, 0.8)``; empty:
+    steady from the first step (:meth:`late`).
     """
 
     mean: float
@@ -80,7 +80,7 @@ class InputMoments:
     autocorrelation: tuple[float, ...] = ()
     correlation: float = 0.0
     common_law: tuple[float, ...] = ()
-    onset: float = 0.0
+    rise: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if not all(math.isfinite(v) for v in (self.mean, self.second, self.unit_spread)):
@@ -107,21 +107,24 @@ class InputMoments:
         if not all(math.isfinite(r) and r >= 0.0 for r in self.common_law):
             raise InputSpecError(
                 f"the common fluctuation's relative rates must be finite and >= 0, got {self.common_law}")
-        if not (math.isfinite(self.onset) and self.onset >= 0.0):
-            raise InputSpecError(f"the onset (steps missing at the window's start) must be >= 0, got {self.onset}")
+        if not all(math.isfinite(r) and 0.0 <= r <= 1.0 for r in self.rise):
+            raise InputSpecError(f"the rise (the first steps' activity relative to the rest) must lie in [0, 1], "
+                                 f"got {self.rise}")
 
     @classmethod
     def spikes(cls, rate: float, unit_spread: float = 0.0, autocorrelation: tuple[float, ...] = (),
-               correlation: float = 0.0, common_law: tuple[float, ...] = (), onset: float = 0.0) -> InputMoments:
+               correlation: float = 0.0, common_law: tuple[float, ...] = (), rise: tuple[float, ...] = ()
+               ) -> InputMoments:
         """Spikes at ``rate`` per step (m = q = rate), units' rates spread by ``unit_spread``, trains
         correlated over time by ``autocorrelation`` (Bernoulli: none) and across units by ``correlation``,
-        whose common fluctuation has the shape ``common_law``, silent for the window's first ``onset`` steps."""
+        whose common fluctuation has the shape ``common_law``, the window's first steps ``rise`` times as active as
+        the rest."""
         rate = float(rate)
         if not 0.0 <= rate <= 1.0 or not math.isfinite(rate):
             raise InputSpecError(f"a spike rate must lie in [0, 1] spikes/step, got {rate}")
         spread = min(float(unit_spread), math.sqrt(max(rate - rate * rate, 0.0)))
         return cls(rate, rate, spiking=True, unit_spread=spread, autocorrelation=tuple(autocorrelation),
-                   correlation=float(correlation), common_law=tuple(common_law), onset=float(onset))
+                   correlation=float(correlation), common_law=tuple(common_law), rise=tuple(float(r) for r in rise))
 
     @classmethod
     def analog(cls, mean: float, second: float) -> InputMoments:
@@ -164,28 +167,33 @@ class InputMoments:
         """The same activity ``factor`` times as often (m, q and the spread scale); used for the layer gain."""
         if self.spiking:
             return InputMoments.spikes(min(self.mean * factor, 1.0), self.unit_spread * factor, self.autocorrelation,
-                                       self.correlation, self.common_law, self.onset)
+                                       self.correlation, self.common_law, self.rise)
         mean = self.mean * factor
         return InputMoments(mean, max(self.second * factor, mean * mean), spiking=False,
                             unit_spread=self.unit_spread * factor, autocorrelation=self.autocorrelation,
-                            correlation=self.correlation, common_law=self.common_law, onset=self.onset)
+                            correlation=self.correlation, common_law=self.common_law, rise=self.rise)
+
+    @property
+    def onset(self) -> float:
+        """Steps missing at the window's start against its steady part: the sum of 1 - ``rise``."""
+        return float(sum(1.0 - r for r in self.rise))
 
     def silent_steps(self, n_steps: int | None) -> int:
-        """Whole steps at the start of a T-step window in which the units are taken as silent: ``floor(onset)``
-        (0 for the stationary state), at most T."""
+        """Steps at the start of a T-step window in which the units are silent: the leading zeros of ``rise``
+        (none for the stationary state)."""
         if n_steps is None:
             return 0
-        return min(math.floor(self.onset), n_steps)
+        return next((i for i, r in enumerate(self.rise) if r > 0), len(self.rise))
 
-    def active(self, n_steps: int) -> InputMoments:
-        """The moments of the window's active part, after the onset d of T steps: the same mean over the window,
-        so T / (T - d) times as active over its last T - d steps (with no onset of their own)."""
-        if n_steps is None or self.onset == 0.0:
+    def late(self, n_steps: int) -> InputMoments:
+        """The moments of the window's steady part, after the ``rise``: the same mean over the T steps, so
+        T / (T - onset) times the window's."""
+        if not self.rise:
             return self
-        if self.onset >= n_steps:
-            raise InputSpecError(f"the input's onset of {self.onset} steps fills the {n_steps}-step window")
-        factor = n_steps / (n_steps - self.onset)
-        return dataclasses.replace(self.scaled(factor), onset=0.0)
+        if len(self.rise) >= n_steps:
+            raise InputSpecError(f"a rise of {len(self.rise)} steps leaves no steady step in a {n_steps}-step window; "
+                                 "give a shorter rise or a longer window")
+        return dataclasses.replace(self.scaled(n_steps / (n_steps - self.onset)), rise=())
 
 
 def noise_factor(beta: float, alpha: float | None, autocorrelation: tuple[float, ...],

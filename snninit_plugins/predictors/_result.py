@@ -56,9 +56,6 @@ class RatePrediction:
             they share (density method with the shot-noise law; 0 otherwise).
         common_law: the shape of the population rate's common fluctuation (the rate given the shared count,
             relative to its mean, as equally likely values), carried to the next layer with ``correlation``.
-        onset: steps missing at the start of the output window (density method over a window, plain neurons:
-            the input's silent steps plus :func:`~snninit_plugins.predictors.density.missing_steps` of the
-            population's per-step firing profile; 0 otherwise).
         rate_profile: the population's firing probability at each step of the window, r_1 .. r_T (density
             method over a window, plain neurons; empty otherwise).
     """
@@ -74,7 +71,6 @@ class RatePrediction:
     autocorrelation: tuple[float, ...] = ()
     correlation: float = 0.0
     common_law: tuple[float, ...] = ()
-    onset: float = 0.0
     rate_profile: tuple[float, ...] = ()
 
     def as_dict(self) -> dict:

@@ -20,7 +20,7 @@ from ..errors import InfeasibleTargetError
 from ..inputs import InputMoments, SynapticInput
 from ..neuron import CanonicalNeuron
 from ..predictors import RatePrediction, density, layer_gain
-from ..predictors.density import averaged_spread, quadrature_nodes
+from ..predictors.density import averaged_spread, quadrature_nodes, rise_of
 from ..solve import _secant
 from ..surrogates import SURROGATES, Surrogate
 
@@ -102,9 +102,9 @@ class LayerPlan:
     #: the shape of the population rate's common fluctuation (equally likely values relative to its mean),
     #: carried to the next layer with ``correlation``
     common_law: tuple[float, ...] = ()
-    #: steps missing at the start of the layer's output window (RatePrediction.onset), carried to the next layer
-    #: by strategies with ``window_onset``
-    onset: float = 0.0
+    #: the first steps' rate relative to the rest of the window (density.rise_of the predicted per-step rates),
+    #: carried to the next layer by strategies with ``window_onset``
+    rise: tuple[float, ...] = ()
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -126,7 +126,7 @@ class LayerPlan:
             rho = rho[:-1]
         common = tuple(round(r, 1) for r in self.common_law) if self.correlation else ()
         return InputMoments.spikes(_round(rate), _round(self.rate_spread, 2), rho, _round(self.correlation, 2),
-                                   common, round(self.onset, 1))
+                                   common, self.rise)
 
 
 def _round(x: float, digits: int = 4) -> float:
@@ -148,14 +148,13 @@ class Strategy:
             (:func:`~snninit_plugins.inputs.window_offset_variance`). Keeps long-window stacks of bursty
             near-perfect integrators on target (README, How deep stacks behave); planning such stacks takes
             about 1.5 times as long.
-        window_onset: experimental. Carry each layer's onset (the steps missing at the start of its output
-            window, every layer starting at V0) to the next layer, which is then planned on the rest of the
-            window at the input's active rate (:meth:`~snninit_plugins.inputs.InputMoments.active`). Measured
-            with ``window_offset`` (benchmarks/results/depth_window_onset.txt): the target-0.05, T = 25
-            subtract-reset stacks stay within x2 to layer 50 (worst layer |log2| 0.24 and 0.33, where the offset
-            alone fails them), but the target-0.1 and 0.2 ones overshoot 2-3 times by layer 50: there a deep
-            layer's input starts partly active rather than late, and the layers' delays do not add up. Planning
-            a 50-layer stack then takes 1-5 s (every layer's input differs).
+        window_onset: carry the rise of each layer's output (its first steps' rate relative to the rest of the
+            window, every layer starting at V0: :func:`~snninit_plugins.predictors.density.rise_of`) to the
+            next layer, whose first steps the density method then steps at their own input levels
+            (:attr:`~snninit_plugins.inputs.InputMoments.rise`). Measured with ``window_offset``
+            (benchmarks/results/depth_window_onset.txt): every T = 25 subtract-reset stack stays within x2 of
+            its target to layer 50 (the offset alone loses the target-0.05 ones), but planning a 50-layer
+            stack takes up to 8 s (every layer's input differs, and each rise level costs a kernel per node).
     """
 
     name: ClassVar[str] = "base"
@@ -353,10 +352,10 @@ class Strategy:
                 rate_spread=float(pred.rate_spread), free_mean=free_mean, free_std=free_std,
                 gradient_gain=layer.outputs * (mu * mu + recent.weight_std ** 2) * (pred.surrogate_moment or 0.0),
                 in_regime=pred.in_regime, regime=pred.regime, autocorrelation=pred.autocorrelation,
-                correlation=float(pred.correlation), common_law=pred.common_law, onset=self._onset(pred))
+                correlation=float(pred.correlation), common_law=pred.common_law, rise=self._rise(pred))
         return dataclasses.replace(recent, name=layer.name, input=moments, rate=float(pred.rate),
                                    correlation=float(pred.correlation),
-                                   common_law=pred.common_law, onset=self._onset(pred))
+                                   common_law=pred.common_law, rise=self._rise(pred))
 
     #: relative rate error within which a similar layer's plan is corrected by secant steps on its weight mean
     REFINE_RANGE: ClassVar[float] = 0.1
@@ -408,12 +407,13 @@ class Strategy:
             in_regime=pred.in_regime, regime=pred.regime, autocorrelation=pred.autocorrelation,
             correlation=float(pred.correlation),
             common_law=pred.common_law,
-            onset=self._onset(pred),
+            rise=self._rise(pred),
         )
 
-    def _onset(self, pred: RatePrediction) -> float:
-        """The onset a plan carries: the prediction's with ``window_onset``, else 0 (every input steady)."""
-        return float(pred.onset) if self.window_onset else 0.0
+    def _rise(self, pred: RatePrediction) -> tuple[float, ...]:
+        """The rise a plan carries: that of the prediction's per-step rates with ``window_onset``, else none
+        (every input steady)."""
+        return rise_of(pred.rate_profile) if self.window_onset and pred.rate_profile else ()
 
 
 def _check_target(layer: LayerSpec, target: float | None) -> None:
