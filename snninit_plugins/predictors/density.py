@@ -512,19 +512,21 @@ def _rise_phase(neuron: CanonicalNeuron, p: np.ndarray, grids: list[_Grid], fire
     if not rise or not rise[1]:
         return np.zeros((nodes, cells)), np.zeros((nodes, cells)), np.zeros((nodes, 0)), p
     level_laws, schedule = rise
-    used = sorted(set(schedule))
-    kernels = {j: np.stack([_transition(neuron, level_laws[j][k], grid, neuron.beta * grid.centres + neuron.drive)
-                            for k, grid in zip(live, grids)]) for j in used}
-    pre = np.zeros((nodes, cells))
-    post = np.zeros((nodes, cells))
+    kernels, steps, firing = {}, {}, {}
+    for j in sorted(set(schedule)):  # each level's K, K R and probability of firing from each cell
+        kernels[j] = np.stack([_transition(neuron, level_laws[j][k], grid, neuron.beta * grid.centres + neuron.drive)
+                               for k, grid in zip(live, grids)])
+        steps[j] = np.stack([_step_matrix(kern, f, np.empty_like(kern)) for kern, f in zip(kernels[j], fired)])
+        firing[j] = np.stack([kern[:, f.j0:].sum(axis=1) for kern, f in zip(kernels[j], fired)])[:, :, None]
+    pre = np.zeros((nodes, 1, cells))
+    post = np.zeros((nodes, 1, cells))
     rates = np.empty((nodes, len(schedule)))
     for t, j in enumerate(schedule):
-        h = p @ kernels[j]  # (nodes, 1, cells)
-        rates[:, t] = [h[row, 0, f.j0:].sum() for row, f in enumerate(fired)]
-        pre += h[:, 0, :]
-        p = np.stack([f.apply(h[row]) for row, f in enumerate(fired)])
-        post += p[:, 0, :]
-    return pre, post, rates, p
+        pre += p @ kernels[j]
+        rates[:, t] = (p @ firing[j])[:, 0, 0]
+        p = p @ steps[j]
+        post += p
+    return pre[:, 0, :], post[:, 0, :], rates, p
 
 
 #: Lags of the output autocorrelation carried to the next layer.
