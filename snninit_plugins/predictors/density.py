@@ -624,7 +624,7 @@ def _plain_nodes(neuron: CanonicalNeuron, laws: list[MixtureLaw], n_steps: int |
         # the window's mean masses, over the rise's steps and the steady part's
         window = n_steps + rise_rates.shape[1]
         pre, post = (pre + rise_pre) / window, (post + rise_post) / window
-        rates = np.concatenate([rise_rates, rates], axis=1)
+        window_rates = np.concatenate([rise_rates, rates], axis=1)  # (the autocovariance's are the steady part's)
         n_steps = window
     for row, (k, grid) in enumerate(zip(live, grids)):
         results[k] = (float(pre[row, grid.fire_from:].sum()), grid, pre[row], post[row])
@@ -652,7 +652,7 @@ def _plain_nodes(neuron: CanonicalNeuron, laws: list[MixtureLaw], n_steps: int |
         autocovariance.extend(found[rows[k]] if k in rows else np.zeros(AUTOCORRELATION_LAGS)
                               for k in range(len(laws)))
     if profiles is not None and n_steps is not None:
-        profiles.extend(rates[rows[k]] if k in rows else np.zeros(n_steps) for k in range(len(laws)))
+        profiles.extend(window_rates[rows[k]] if k in rows else np.zeros(n_steps) for k in range(len(laws)))
     return results
 
 
