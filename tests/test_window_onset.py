@@ -118,3 +118,22 @@ def test_a_rise_at_the_steady_level_changes_nothing() -> None:
     assert rising.rate == pytest.approx(steady.rate, rel=1e-6)
     assert np.allclose(rising.rate_profile, steady.rate_profile, rtol=1e-5, atol=1e-9)
     assert rising.autocorrelation[0] == pytest.approx(steady.autocorrelation[0], rel=0.03)
+
+
+def test_apply_init_passes_the_option_to_the_strategy() -> None:
+    """snnTorch Leaky stack (beta 0.99, subtract reset, T = 25): with window_onset=True the deeper layers' input
+    starts partly active (rises (0.9,), (0.7,), (0.5,) at layers 4-6), without it every input is steady."""
+    import snntorch as snn
+    from torch import nn
+
+    from snninit_plugins import apply_init
+
+    layers: list[nn.Module] = []
+    for _ in range(6):
+        layers += [nn.Linear(128, 128), snn.Leaky(beta=0.99, reset_mechanism="subtract", init_hidden=True)]
+    model = nn.Sequential(*layers)
+    rising = apply_init(model, input_rate=0.05, T=25, dry_run=True, window_offset=True, window_onset=True)
+    assert [layer.plan.input.rise for layer in rising][:3] == [(), (), ()]
+    assert all(layer.plan.input.rise and layer.plan.input.rise[0] < 1 for layer in list(rising)[3:])
+    steady = apply_init(model, input_rate=0.05, T=25, dry_run=True)
+    assert all(layer.plan.input.rise == () for layer in steady)
