@@ -195,9 +195,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--window-offset", action="store_true",
                         help="plan this code's stacks with general(window_offset=True)")
+    parser.add_argument("--window-onset", action="store_true",
+                        help="plan this code's stacks with general(window_onset=True)")
     args = parser.parse_args(argv)
     if args.window_offset:
         STRATEGY_OPTIONS["window_offset"] = True
+    if args.window_onset:
+        STRATEGY_OPTIONS["window_onset"] = True
     if args.worker:
         return serve()
     if args.reference and args.reference_root:
