@@ -190,6 +190,9 @@ class Strategy:
         self._refine_slopes: dict[tuple, float] = {}
         #: the last two plans' (input unit spread, weight mean, weight std) per key of :attr:`_recent`
         self._trend: dict[tuple, list[tuple[float, float, float]]] = {}
+        #: (layer type, input, window, mu_w, sigma_w) -> the grid correction of a solved layer's rate, added to the
+        #: rate its plan reports (General._converged_mean)
+        self._rate_corrections: dict[tuple, float] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.options()})"
@@ -388,6 +391,9 @@ class Strategy:
         """Predict what given weight statistics do: rate, spread, free membrane, G, gradient gain."""
         drive = self.drive(layer, moments, mu, sigma, bias)
         pred = self.plan_prediction(layer, drive, n_steps)
+        correction = self._rate_corrections.get((layer.key(), moments, n_steps, mu, sigma), 0.0)
+        if correction:
+            pred = dataclasses.replace(pred, rate=pred.rate + correction)
         # G is informational: a coarser density (100 cells, 7 nodes) gives it to about 0.01; with a window
         # offset the drifts spread wider than the rate's knee, and 7 nodes gave -1.4 where the rule's (the same
         # for both sides of the difference) gives -0.45 and the stack's own input measures -0.65 (beta 1,
