@@ -152,9 +152,9 @@ class Strategy:
             window, every layer starting at V0: :func:`~snninit_plugins.predictors.density.rise_of`) to the
             next layer, whose first steps the density method then steps at their own input levels
             (:attr:`~snninit_plugins.inputs.InputMoments.rise`). Measured with ``window_offset``
-            (benchmarks/results/depth_window_onset*.txt): 47, 46 and 48 of the depth grid's 48 stacks pass at
-            depths 20 and 50 on seeds 0-2 (the default: 46, 46, 47), but planning a 50-layer stack takes up to
-            7 s (every layer's input differs, and each rise level costs a kernel per drift node).
+            (benchmarks/results/depth_window_onset*.txt): 47, 47 and 48 of the depth grid's 48 stacks pass at
+            depths 20 and 50 on seeds 0-2 (the default: 47/46, 46 and 46), but planning a 50-layer stack takes
+            up to 7 s (every layer's input differs, and each rise level costs a kernel per drift node).
     """
 
     name: ClassVar[str] = "base"
