@@ -13,7 +13,7 @@ from snninit_plugins.inputs import InputMoments, SynapticInput
 from snninit_plugins.neuron import CanonicalNeuron
 from snninit_plugins.predictors import PREDICTORS, density
 from snninit_plugins.sampling import sample_weight_
-from snninit_plugins.simulator import bernoulli_spikes, simulate_stack
+from snninit_plugins.simulator import bernoulli_spikes, simulate_layer_rate, simulate_stack
 from snninit_plugins.strategies import STRATEGIES, LayerSpec, get_strategy, plan_network
 
 LIF = CanonicalNeuron(beta=0.9)
@@ -190,6 +190,19 @@ def test_deep_identical_layers_reuse_a_plan_that_still_hits_the_target() -> None
         fine, coarse = (density(neuron, drive, n_steps=25, n_cells=n).rate for n in (160, 80))
         assert (fine + (fine - coarse) / 3 if i == 0 else fine) == pytest.approx(0.1, rel=1.5e-3 if i == 0 else 1e-3)
         assert p.rate == pytest.approx(0.1, rel=1e-3)
+
+
+def test_the_first_layer_is_planned_on_the_grid_converged_rate() -> None:
+    """beta 1, subtract reset, 0.05 spikes/step, T = 100: at 160 cells the density method puts the first layer's rate
+    1.6% above the converged one. Planned on Richardson's estimate, 1024 x 256 simulated neurons fire 0.38% below
+    target (standard error 0.39%); planned at 160 cells alone (weight mean -0.02590), 2.07% below."""
+    neuron = CanonicalNeuron(beta=1.0, reset="subtract")
+    plan = plan_network([LayerSpec("L1", neuron, 256)], get_strategy("general"), InputMoments.spikes(0.05),
+                        target_rate=0.05, n_steps=100)[0]
+    rate, se = simulate_layer_rate(neuron, fan_in=256, weight_mean=plan.weight_mean, weight_std=plan.weight_std,
+                                   input_rate=0.05, n_steps=100, n_groups=1024, generator=torch.Generator().manual_seed(0))
+    assert se < 0.0003 and abs(rate / 0.05 - 1) < 0.012
+    assert plan.rate == pytest.approx(0.05, rel=1e-3)
 
 
 def test_a_silent_layer_predicted_at_minus_zero_feeds_the_next_layer() -> None:
