@@ -420,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     add_grid_arguments(parser)
     parser.add_argument("--centred", action="store_true", help="also run general with centred rows")
     parser.add_argument("--window-offset", action="store_true",
-                        help="also run general with window_offset=True (rows general+o)")
+                        help="also run general with window_offset=True (rows general+o; as --variants o)")
     parser.add_argument("--variants", default="",
                         help="also run these variants of general, comma-separated: o (window_offset=True), "
                              "n (window_onset=True), on (both); rows general+o, general+n, general+on")
@@ -448,9 +448,10 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in STRATEGIES]
     if unknown:
         parser.error(f"unknown strategies {unknown}; available: {', '.join(STRATEGIES)}")
+    flags = dict.fromkeys((["o"] if args.window_offset else []) + [v.strip() for v in args.variants.split(",")
+                                                                    if v.strip()])
     variants = ([(n, False) for n in names] + ([("general", True)] if args.centred else [])
-                + ([("general+o", False)] if args.window_offset else [])
-                + [(f"general+{v.strip()}", False) for v in args.variants.split(",") if v.strip()])
+                + [(f"general+{v}", False) for v in flags])
     grid = [(n, c, beta, reset, target, T) for (beta, reset, target, T), (n, c)
             in itertools.product(itertools.product(betas, resets, targets, windows), variants)]
     print(f"depth: {len(grid)} configurations, N={WIDTH}, depths {DEPTHS}, B={BATCH}", file=sys.stderr)

@@ -133,6 +133,12 @@ class CanonicalNeuron:
     def is_scalar(self) -> bool:
         return self.size == 1
 
+    @property
+    def is_plain(self) -> bool:
+        """No synaptic filter and no refractory period in any neuron: the density method steps its membrane on a
+        1-D grid and gives the window's per-step rates."""
+        return all(group.alpha is None and not group.refractory for group, _ in self.groups())
+
     def groups(self, max_groups: int = 16) -> Iterator[tuple[CanonicalNeuron, float]]:
         """Yield ``(scalar_neuron, weight)`` pairs covering a per-neuron population.
 

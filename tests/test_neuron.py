@@ -321,3 +321,11 @@ def test_describe_mentions_key_parameters() -> None:
 
 def test_describe_per_neuron_gain() -> None:
     assert "g=[1..2]" in CanonicalNeuron(gain=[1.0, 2.0]).describe()
+
+
+def test_is_plain_marks_neurons_without_filter_or_refractory_period() -> None:
+    assert CanonicalNeuron(beta=0.9).is_plain
+    assert not CanonicalNeuron(beta=0.9, alpha=0.8).is_plain
+    assert not CanonicalNeuron(beta=0.9, reset="value", refractory=2).is_plain
+    # per-neuron parameters: plain only if every group is
+    assert not CanonicalNeuron(beta=np.array([0.9, 0.8]), alpha=np.array([0.5, 0.5])).is_plain

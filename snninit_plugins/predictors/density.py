@@ -501,6 +501,12 @@ def _window_total(p: np.ndarray, step: np.ndarray, n_steps: int, firing: np.ndar
     return total, last, rates.astype(np.float64)
 
 
+def _firing_probabilities(kernels: np.ndarray, fired: list[_Fired]) -> np.ndarray:
+    """Each node's probability of firing in a step from each cell (nodes, cells, 1): its kernel's mass at and
+    above theta."""
+    return np.stack([kern[:, f.j0:].sum(axis=1) for kern, f in zip(kernels, fired)])[:, :, None]
+
+
 def _rise_phase(neuron: CanonicalNeuron, p: np.ndarray, grids: list[_Grid], fired: list[_Fired],
                 rise: tuple[list[list], list[int]] | None, live: list[int]
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -517,7 +523,7 @@ def _rise_phase(neuron: CanonicalNeuron, p: np.ndarray, grids: list[_Grid], fire
         kernels[j] = np.stack([_transition(neuron, level_laws[j][k], grid, neuron.beta * grid.centres + neuron.drive)
                                for k, grid in zip(live, grids)])
         steps[j] = np.stack([_step_matrix(kern, f, np.empty_like(kern)) for kern, f in zip(kernels[j], fired)])
-        firing[j] = np.stack([kern[:, f.j0:].sum(axis=1) for kern, f in zip(kernels[j], fired)])[:, :, None]
+        firing[j] = _firing_probabilities(kernels[j], fired)
     pre = np.zeros((nodes, 1, cells))
     post = np.zeros((nodes, 1, cells))
     rates = np.empty((nodes, len(schedule)))
@@ -607,7 +613,7 @@ def _plain_nodes(neuron: CanonicalNeuron, laws: list[MixtureLaw], n_steps: int |
             # pre-reset masses at its start times
             # (single precision, as in _window_total)
             starts = _autocovariance_starts(n_steps)
-            firing = np.stack([kern[:, f.j0:].sum(axis=1) for kern, f in zip(kernels, fired)])[:, :, None]
+            firing = _firing_probabilities(kernels, fired)
             masses = np.empty((n_steps, len(live), n_cells), dtype=np.float32)
             last = p.astype(np.float32)
             step32 = step.astype(np.float32)
@@ -1189,17 +1195,12 @@ def density(
         raise ValueError(f"n_steps must be >= 1 or None, got {n_steps}")
     if n_steps is None and neuron.reset == "none" and np.any(np.asarray(neuron.beta) >= 1):
         raise ValueError("a non-leaky neuron without reset has no stationary state; give n_steps")
-    if n_steps is not None and drive.moments.rise and _plain(neuron):
+    if n_steps is not None and drive.moments.rise and neuron.is_plain:
         return _after_rise(neuron, drive, n_steps, surrogate=surrogate, n_cells=n_cells, n_nodes=n_nodes,
                            autocorrelation=autocorrelation)
     if drive.moments.rise:  # a filtered or refractory neuron: its input taken as steady at the window's mean
         drive = drive.with_moments(dataclasses.replace(drive.moments, rise=()))
     return _density(neuron, drive, n_steps, surrogate, n_cells, n_nodes, autocorrelation)
-
-
-def _plain(neuron: CanonicalNeuron) -> bool:
-    """Whether every group of the neuron is plain (no synaptic filter, no refractory period)."""
-    return all(group.alpha is None and not group.refractory for group, _ in neuron.groups())
 
 
 def _density(neuron: CanonicalNeuron, drive: SynapticInput, n_steps: int | None, surrogate: Surrogate | None,
@@ -1272,7 +1273,7 @@ def _density(neuron: CanonicalNeuron, drive: SynapticInput, n_steps: int | None,
         else:
             cells = max(60, int(n_cells * _FILTER_CELLS))
             results = [_filtered_node(group, law, n_steps, cells) for law in laws]
-        if group.alpha is not None or group.refractory:
+        if not group.is_plain:
             profile = None  # no per-step rates
         for k, (w, (r, grid, pre, post)) in enumerate(zip(weights, results)):
             node_rates[k] += gw * r

@@ -335,7 +335,7 @@ class General(_PredictorSolution):
         planning resolution (their plans are judged within x2, and each correction costs two evaluations).
         Plain neurons over a window only (the filtered neurons' 2-D grid converges differently).
         """
-        if n_steps is None or not all(g.alpha is None and not g.refractory for g, _ in layer.neuron.groups()):
+        if n_steps is None or not layer.neuron.is_plain:
             return mu
         drive = self.drive(layer, moments, mu, sigma)
         fine = self.predict_memo(layer, drive, n_steps).rate
