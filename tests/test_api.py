@@ -97,11 +97,11 @@ def _stack(beta: float, depth: int = 8, width: int = 256) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-@pytest.mark.parametrize("beta, rate, window, unstable", [(1.0, 0.05, 100, True), (0.9, 0.1, 25, False)])
+@pytest.mark.parametrize("beta, rate, window, unstable", [(0.99, 0.05, 25, True), (0.9, 0.1, 25, False)])
 def test_a_stack_whose_planned_fixed_point_is_unstable_gets_a_note(beta: float, rate: float, window: int,
                                                                    unstable: bool) -> None:
-    """Beta 1, subtract reset, 0.05 spikes/step, T = 100: a configuration of benchmarks/depth.py that fails (its
-    (rate, spread) map's radius is 1.08); beta 0.9 at 0.1, T = 25: 0.78, no note."""
+    """Beta 0.99, subtract reset, 0.05 spikes/step, T = 25: a configuration of benchmarks/depth.py that fails at
+    depth 50 (its (rate, spread) map's radius is 1.04); beta 0.9 at 0.1, T = 25: 0.78, no note."""
     report = apply_init(_stack(beta), input_rate=rate, T=window, dry_run=True)
     notes = [note for layer in report for note in layer.notes if "spectral radius" in note]
     if not unstable:
@@ -109,4 +109,4 @@ def test_a_stack_whose_planned_fixed_point_is_unstable_gets_a_note(beta: float, 
         return
     assert len(notes) == 1 and notes[0] in report[-2].notes  # on the run's last layer (the readout is centred)
     assert notes[0].startswith("0 .. 12 (7 identical layers)") and "calibrate=True" in notes[0]
-    assert float(notes[0].split("spectral radius ")[1].split(" ")[0]) > 1.05
+    assert float(notes[0].split("spectral radius ")[1].split(" ")[0]) > 1.02

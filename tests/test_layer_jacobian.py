@@ -29,7 +29,7 @@ def test_the_first_rows_sum_is_the_layer_gain() -> None:
 
 
 @pytest.mark.parametrize("beta, reset, target, window, unstable", [
-    (1.0, "subtract", 0.05, 100, True),  # a failing configuration of the depth grid: radius 1.08
+    (0.99, "subtract", 0.05, 25, True),  # a configuration of the depth grid that fails at depth 50: radius 1.04
     (0.9, "value", 0.1, 25, False),  # 0.78
     (1.0, "subtract", 0.2, 100, False),  # 0.29
 ])
@@ -37,7 +37,7 @@ def test_the_spectral_radius_flags_the_unstable_stack(beta: float, reset: str, t
                                                       unstable: bool) -> None:
     neuron, drive = _deep_layer(beta, reset, target, window)
     radius = jacobian_radius(density, neuron, drive, n_steps=window)
-    assert (radius > 1.05) if unstable else (radius < 0.9)
+    assert (radius > 1.02) if unstable else (radius < 0.9)
 
 
 def test_an_input_without_spread_has_no_jacobian() -> None:

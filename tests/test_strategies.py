@@ -69,6 +69,21 @@ def test_general_gain_criterion_hits_target_and_gain(window: int | None) -> None
     assert plan.weight_mean < 0  # G < 1 needs the inhibition-dominated, fluctuation-driven regime
 
 
+def test_gain_criterion_holds_where_the_drifts_spread_wide() -> None:
+    """A perfect integrator with a subtract reset over T = 100: each neuron's rate follows its own drift, which
+    spreads far wider than the membrane noise. The sigma_w search must meet G = 0.5 with the plan's own drift
+    quadrature (with 5 nodes fixed it planned G = 0.42, sigma_w 25% too large, and 15-17% of the next layer's
+    neurons never fired in 64 samples)."""
+    neuron = CanonicalNeuron(beta=1.0, reset="subtract")
+    plan = plan_network(stack(2, neuron), get_strategy("general"), InputMoments.spikes(0.1), target_rate=0.1,
+                        n_steps=100)
+    assert plan[0].gain == pytest.approx(0.5, abs=0.05)
+    spikes = bernoulli_spikes(0.1, 100, (64, 256), generator=torch.Generator().manual_seed(1))
+    activity = simulate_stack(neuron, draw_weights(plan, 256), spikes)
+    assert activity[0].rate == pytest.approx(0.1, rel=0.03)
+    assert activity[1].silent_fraction <= 0.12
+
+
 def test_general_fluctuation_and_backward_criteria() -> None:
     layer, moments = LayerSpec("fc1", LIF, 256), InputMoments.spikes(0.1)
     fluct = get_strategy("general", criterion="fluctuation", fluctuation=1.0).plan(layer, moments, 0.1, 25)

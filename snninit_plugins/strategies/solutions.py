@@ -166,7 +166,12 @@ class General(_PredictorSolution):
 
         Each residual solves mu_w from the two nearest solved candidates' mu_w (linear in log sigma) with a
         Newton first step (their slope), and is remembered: the search re-visits points."""
-        cells = {"n_cells": self.search_cells, "n_nodes": 5}  # a coarse, fast density for the search
+        # a coarse, fast density for the search: fewer cells, but the planning's own drift quadrature
+        # (density.quadrature_nodes). With 5 nodes fixed, where the drifts spread far wider than the membrane
+        # noise (beta 1 and 0.99, subtract reset, target 0.1, T = 100) the search's G was 0.50 where the plan's
+        # was 0.42-0.43 (0.43 with 320 cells): sigma_w 25% too large, and a fifth of the next layer's neurons
+        # silent in 64 samples
+        cells = {"n_cells": self.search_cells, "n_nodes": None}
         solved: dict[float, float] = {}
         slopes: dict[float, float] = {}  # d log rate / d mu_w at each solved log sigma (a Newton step's slope)
         values: dict[float, tuple[float, float]] = {}  # brentq re-evaluates the bracket's ends: remembered
