@@ -11,7 +11,7 @@ this script measures:
 * ``L1 s``: the wall time of layer 1 alone (the sigma_w search happens there);
 * ``evals``: calls of the density predictor (every call site: solver, gain, plan) for the whole stack;
   ``fine``: of which at the planning resolution (n_cells >= 160, the costly ones; the sigma_w search uses
-  80 cells and 5 nodes, the plan's gain 100 cells and 7 nodes); ``L1 ev``: calls for layer 1;
+  80 cells and the planning's drift nodes, the plan's gain 100 cells and 7 nodes); ``L1 ev``: calls for layer 1;
 * ``solved``: layers solved rather than reused (a reused or cached layer costs at most one evaluation);
 * ``rate err``: the worst layer's |planned rate / target - 1|.
 

@@ -72,8 +72,9 @@ def test_general_gain_criterion_hits_target_and_gain(window: int | None) -> None
 def test_gain_criterion_holds_where_the_drifts_spread_wide() -> None:
     """A perfect integrator with a subtract reset over T = 100: each neuron's rate follows its own drift, which
     spreads far wider than the membrane noise. The sigma_w search must meet G = 0.5 with the plan's own drift
-    quadrature (with 5 nodes fixed it planned G = 0.42, sigma_w 25% too large, and 15-17% of the next layer's
-    neurons never fired in 64 samples)."""
+    quadrature: with 5 nodes fixed it planned G = 0.42 and a sigma_w 25% too large, and in benchmarks/depth.py
+    10-15% of layer 2 never fired in 64 samples (13-19% with window_offset and window_onset). Here, over input
+    seeds 0-3, 4.7-7.0% of layer 2 never fire (7.0-9.8% with the former search)."""
     neuron = CanonicalNeuron(beta=1.0, reset="subtract")
     plan = plan_network(stack(2, neuron), get_strategy("general"), InputMoments.spikes(0.1), target_rate=0.1,
                         n_steps=100)
@@ -81,7 +82,7 @@ def test_gain_criterion_holds_where_the_drifts_spread_wide() -> None:
     spikes = bernoulli_spikes(0.1, 100, (64, 256), generator=torch.Generator().manual_seed(1))
     activity = simulate_stack(neuron, draw_weights(plan, 256), spikes)
     assert activity[0].rate == pytest.approx(0.1, rel=0.03)
-    assert activity[1].silent_fraction <= 0.12
+    assert activity[1].silent_fraction <= 0.08
 
 
 def test_general_fluctuation_and_backward_criteria() -> None:

@@ -45,10 +45,11 @@ def layer_jacobian(
     below 1 (a property of the plan's model: measured, it does not tell which weights keep a real stack);
     :func:`layer_gain` is the first row's sum (G scales both together).
     Measured over the 48 stacks of benchmarks/depth.py (``general``, layer 10): the radius is above 1 only in
-    five of the six subtract-reset stacks at target 0.05 with beta >= 0.9 (1.02-1.08; layer 50 at -6% to -60%,
-    one failing), and 0.28-0.99 elsewhere; the sixth (beta 0.99, T = 100), which fails too, has 0.99 (1.17
-    with the drift quadrature before ``density.quadrature_nodes`` grew with R^2: the radius follows the plan's
-    numerics as much as the stack); G is 0.23-0.70 in all of them.
+    four of the six subtract-reset stacks at target 0.05 with beta >= 0.9 (1.02-1.04: the T = 25 ones and beta
+    0.9 at T = 100; layer 50 at -5% to -54%, one failing), and 0.28-0.95 elsewhere. The two that fail at
+    T = 100 (beta 0.99 and 1) have 0.81 and 0.95; 0.99 and 1.08 before the sigma_w search met G with the
+    planning's drift quadrature, 1.17 and more before ``density.quadrature_nodes`` grew with R^2: the radius
+    follows the plan's numerics as much as the stack.
 
     Raises ``ValueError`` for a non-spiking input or one without spread (no spread direction), and where the
     output rate or spread is zero on either side.
