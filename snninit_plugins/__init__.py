@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from .errors import InfeasibleTargetError, InputSpecError, NeuronSpecError, SnnInitError
+from .errors import InfeasibleTargetError, InputSpecError, NeuronSpecError, SnnInitError, StrategyOptionError
 from .hookspecs import hookimpl
 from .neuron import CanonicalNeuron
 
@@ -49,6 +49,7 @@ __all__ = [
     "InputSpecError",
     "NeuronSpecError",
     "SnnInitError",
+    "StrategyOptionError",
     "UnknownFrameworkError",
     "UnknownMethodError",
     "__version__",

@@ -15,12 +15,12 @@ import warnings
 import torch
 from torch import nn
 
-from .errors import SnnInitError
+from .errors import SnnInitError, StrategyOptionError
 from .inputs import InputMoments, SynapticInput
 from .plugins import get_adapters, get_strategies
 from .predictors import density, jacobian_radius
 from .sampling import sample_weight_
-from .strategies import LayerPlan, LayerSpec, Strategy, TargetRate
+from .strategies import LayerPlan, LayerSpec, Strategy, TargetRate, make_strategy
 from .walker import Unit, fan_in, find_units, transform_moments
 
 #: Input rate assumed when neither ``sample`` nor ``input_rate`` is given.
@@ -157,12 +157,14 @@ def _adapter(framework: str, model: nn.Module):
 def _strategy(method: str | Strategy, options: dict) -> Strategy:
     if isinstance(method, Strategy):
         if options:
-            raise TypeError("pass strategy options to the strategy's constructor, not to apply_init")
+            raise StrategyOptionError(
+                f"strategy options ({', '.join(repr(key) for key in options)}) were given with a strategy "
+                f"instance ({type(method).__name__}); pass them to its constructor, or pass method by name")
         return method
     strategies = get_strategies()
     if method not in strategies:
         raise UnknownMethodError(f"unknown method {method!r}; available: {', '.join(sorted(strategies))}")
-    return strategies[method](**options)
+    return make_strategy(strategies[method], options)
 
 
 def _input_moments(sample: torch.Tensor | None, input_rate: float | None) -> InputMoments:

@@ -17,3 +17,7 @@ class InputSpecError(SnnInitError, ValueError):
 
 class InfeasibleTargetError(SnnInitError, ValueError):
     """A requested firing rate cannot be reached; the message names the layer, the numbers and what to change."""
+
+
+class StrategyOptionError(SnnInitError, TypeError):
+    """A strategy was given an option it does not take; the message lists the ones it does."""

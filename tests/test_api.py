@@ -9,7 +9,9 @@ import snntorch as snn
 import torch
 from torch import nn
 
-from snninit_plugins import InfeasibleTargetError, UnknownFrameworkError, UnknownMethodError, apply_init
+from snninit_plugins import (InfeasibleTargetError, StrategyOptionError, UnknownFrameworkError, UnknownMethodError,
+                             apply_init)
+from snninit_plugins.strategies import get_strategy
 from snninit_plugins.walker import ModelStructureError
 
 
@@ -42,6 +44,17 @@ def test_a_model_without_spiking_layers_is_a_clear_error() -> None:
 def test_unknown_method_lists_the_available_ones() -> None:
     with pytest.raises(UnknownMethodError, match="unknown method 'kaiming_normal'; available: default, diffusion"):
         apply_init(small(), method="kaiming_normal", input_rate=0.1)
+
+
+def test_a_misspelt_strategy_option_is_a_clear_error_and_changes_nothing() -> None:
+    model = small()
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(StrategyOptionError, match=r"'general' has no option 'window_onest' \(did you mean "
+                                                  r"'window_onset'\?\); its options: .*window_offset"):
+        apply_init(model, input_rate=0.1, T=25, window_onest=True)
+    with pytest.raises(StrategyOptionError, match=r"\('gain'\) were given with a strategy instance \(General\)"):
+        apply_init(model, "snntorch", get_strategy("general"), input_rate=0.1, T=25, gain=0.4)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
 def test_impossible_target_names_the_layer() -> None:

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from snninit_plugins import InfeasibleTargetError
+from snninit_plugins import InfeasibleTargetError, StrategyOptionError
 from snninit_plugins.inputs import InputMoments, SynapticInput
 from snninit_plugins.neuron import CanonicalNeuron
 from snninit_plugins.predictors import PREDICTORS, density
 from snninit_plugins.sampling import sample_weight_
 from snninit_plugins.simulator import bernoulli_spikes, simulate_layer_rate, simulate_stack
-from snninit_plugins.strategies import STRATEGIES, LayerSpec, get_strategy, plan_network
+from snninit_plugins.strategies import STRATEGIES, LayerSpec, get_strategy, plan_network, strategy_options
 
 LIF = CanonicalNeuron(beta=0.9)
 
@@ -229,3 +229,12 @@ def test_a_silent_layer_predicted_at_minus_zero_feeds_the_next_layer() -> None:
     plan = plan_network(layers, get_strategy("default"), InputMoments.spikes(0.2), n_steps=100)
     assert all(p.output_moments().mean >= 0.0 for p in plan.layers)
     assert plan.layers[-1].output_moments().mean == 0.0
+
+
+def test_an_unknown_option_names_the_strategy_and_what_it_takes() -> None:
+    with pytest.raises(StrategyOptionError, match=r"'general' has no option 'window_ofset' \(did you mean "
+                                                  r"'window_offset'\?\); its options: centred_rows, criterion"):
+        get_strategy("general", window_ofset=True)
+    with pytest.raises(TypeError, match="'kaiming' has no option 'criterion'"):  # and it is still a TypeError
+        get_strategy("kaiming", criterion="gain")
+    assert "window_onset" in strategy_options(STRATEGIES["general"])

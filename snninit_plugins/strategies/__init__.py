@@ -5,6 +5,10 @@
 
 from __future__ import annotations
 
+import difflib
+import inspect
+
+from ..errors import StrategyOptionError
 from ..hookspecs import hookimpl
 from ._base import LayerPlan, LayerSpec, NetworkPlan, Strategy, TargetRate, plan_network
 from .baselines import Default, Glorot, Kaiming
@@ -31,7 +35,39 @@ def get_strategy(name: str, **options: object) -> Strategy:
         cls = registered[name]
     except KeyError:
         raise KeyError(f"unknown strategy {name!r}; available: {', '.join(sorted(registered))}") from None
-    return cls(**options)
+    return make_strategy(cls, options)
+
+
+def strategy_options(cls: type[Strategy]) -> list[str]:
+    """The keyword options ``cls`` takes: the named parameters of every ``__init__`` along its MRO (a strategy
+    passes the rest on to its base with ``**options``)."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is object:
+            continue
+        names.update(p.name for p in inspect.signature(init).parameters.values()
+                     if p.name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+    return sorted(names)
+
+
+def make_strategy(cls: type[Strategy], options: dict) -> Strategy:
+    """``cls(**options)``; an option it does not take (Python's TypeError) is a
+    :class:`~snninit_plugins.errors.StrategyOptionError` that names the strategy and the option, suggests the
+    closest one and lists those it takes (a plugin's ``__init__(**kwargs)`` may take others: it decides)."""
+    try:
+        return cls(**options)
+    except TypeError as exc:
+        known = strategy_options(cls)
+        unknown = [key for key in options if key not in known]
+        if not unknown:
+            raise
+        close = [difflib.get_close_matches(key, known, n=1) for key in unknown]
+        hints = "".join(f" (did you mean {match[0]!r}?)" for match in close if match)
+        raise StrategyOptionError(
+            f"strategy {getattr(cls, 'name', cls.__name__)!r} has no option "
+            f"{', '.join(repr(key) for key in unknown)}{hints}; its options: {', '.join(known) or 'none'}"
+        ) from exc
 
 
 @hookimpl
@@ -59,5 +95,7 @@ __all__ = [
     "TargetRate",
     "Wiener",
     "get_strategy",
+    "make_strategy",
     "plan_network",
+    "strategy_options",
 ]
