@@ -21,6 +21,7 @@ from .plugins import get_adapters, get_strategies
 from .predictors import density, jacobian_radius
 from .sampling import sample_weight_
 from .strategies import LayerPlan, LayerSpec, Strategy, TargetRate, make_strategy
+from .strategies import strategy_options as option_defaults
 from .walker import Unit, fan_in, find_units, transform_moments
 
 #: Input rate assumed when neither ``sample`` nor ``input_rate`` is given.
@@ -76,6 +77,10 @@ class InitReport:
     written: bool
     #: what ``calibrate=True`` measured and corrected (:class:`~snninit_plugins.calibration.CalibrationReport`)
     calibration: object = None
+    #: the strategy's options (``Strategy.options()``); the printed header names those set away from the default
+    options: dict = dataclasses.field(default_factory=dict)
+    #: the options whose values differ from the strategy's defaults
+    changed_options: dict = dataclasses.field(default_factory=dict)
 
     def __iter__(self):
         return iter(self.layers)
@@ -92,7 +97,7 @@ class InitReport:
         return self.layers[key]
 
     def as_dict(self) -> dict:
-        return {"framework": self.framework, "method": self.method, "n_steps": self.n_steps,
+        return {"framework": self.framework, "method": self.method, "options": self.options, "n_steps": self.n_steps,
                 "input": {"mean": self.input.mean, "second": self.input.second, "spiking": self.input.spiking},
                 "written": self.written, "layers": [layer.as_dict() for layer in self.layers],
                 "skipped": [{"name": n, "reason": r} for n, r in self.skipped],
@@ -102,7 +107,9 @@ class InitReport:
         window = "stationary" if self.n_steps is None else f"T={self.n_steps}"
         head = (f"{'layer':<16} {'neuron':<22} {'fan-in':>6} {'mu_w':>10} {'sigma_w':>9} {'bias':>7} "
                 f"{'rate in':>8} {'rate out':>8} {'G':>5}")
-        lines = [f"snninit {self.method} on {self.framework} ({window}, input {self.input.mean:.3g}/step"
+        changed = ", ".join(f"{key}={value!r}" for key, value in self.changed_options.items())
+        method = f"{self.method} ({changed})" if changed else self.method
+        lines = [f"snninit {method} on {self.framework} ({window}, input {self.input.mean:.3g}/step"
                  f"{'' if self.written else ', dry run: nothing written'})", head, "-" * len(head)]
         for layer in self.layers:
             p = layer.plan
@@ -493,7 +500,11 @@ def apply_init(
     reports = plan_model(units, strategy, first, target_rate, T)
     if not dry_run:
         _write(units, reports, generator)
-    report = InitReport(adapter.name, strategy.name, first, T, tuple(reports), tuple(skipped), not dry_run)
+    options = strategy.options()
+    defaults = option_defaults(type(strategy))
+    report = InitReport(adapter.name, strategy.name, first, T, tuple(reports), tuple(skipped), not dry_run,
+                        options=options,
+                        changed_options={k: v for k, v in options.items() if k in defaults and defaults[k] != v})
     if calibrate:
         from .calibration import calibrate as run_calibration
 

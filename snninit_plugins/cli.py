@@ -29,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from . import __version__
-from .errors import SnnInitError
+from .errors import SnnInitError, StrategyOptionError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_UNHEALTHY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 VERDICT_STYLE = {"healthy": "green", "collapsed": "bold red", "saturated": "magenta", "synchronous": "yellow"}
@@ -170,6 +170,7 @@ def cmd_demo(args: argparse.Namespace, out: Output) -> int:
     _check_plot(args.plot)
     if args.method not in get_strategies():
         raise UsageError(f"unknown --method {args.method!r}; available: {', '.join(sorted(get_strategies()))}")
+    options = _strategy_options(args.method, args.options)
     torch.set_num_threads(args.threads)
     names = args.framework or list(demo.FRAMEWORKS)
     start = time.perf_counter()
@@ -177,7 +178,8 @@ def cmd_demo(args: argparse.Namespace, out: Output) -> int:
     for name in names:
         with out.progress(f"{name}: {args.layers} layers x {args.width}, default init, apply_init, measuring..."):
             results.extend(demo.run_demo([name], depth=args.layers, width=args.width, steps=args.steps,
-                                         batch=args.batch, rate=args.rate, seed=args.seed, method=args.method))
+                                         batch=args.batch, rate=args.rate, seed=args.seed, method=args.method,
+                                         options=options))
         _show_demo_result(results[-1], args, out)
     total = time.perf_counter() - start
     ran = [r for r in results if r.ok]
@@ -187,7 +189,7 @@ def cmd_demo(args: argparse.Namespace, out: Output) -> int:
               + (f", T={args.steps}" if args.steps else ""))
     if args.json:
         out.json(_clean({"depth": args.layers, "width": args.width, "steps": args.steps, "batch": args.batch,
-                         "rate": args.rate, "method": args.method, "seconds": round(total, 3),
+                         "rate": args.rate, "method": args.method, "options": options, "seconds": round(total, 3),
                          "plot": args.plot if args.plot and ran else None,
                          "results": [r.as_dict() for r in results]}))
     else:
@@ -304,6 +306,35 @@ def _rate(text: str) -> float:
     return value
 
 
+def _option(text: str) -> tuple[str, object]:
+    """KEY=VALUE of ``--option``: true/false as booleans, numbers as numbers, anything else as text."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip().isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (a strategy option, e.g. window_offset=true), got {text!r}")
+    value = value.strip()
+    if value.lower() in ("true", "false"):
+        return key.strip(), value.lower() == "true"
+    for kind in (int, float):
+        try:
+            return key.strip(), kind(value)
+        except ValueError:
+            pass
+    return key.strip(), value
+
+
+def _strategy_options(method: str, options: list[tuple[str, object]]) -> dict:
+    """``--option`` pairs as the strategy's keyword options, checked against what ``method`` takes."""
+    from .plugins import get_strategies
+    from .strategies import make_strategy
+
+    chosen = dict(options)
+    try:
+        make_strategy(get_strategies()[method], chosen)
+    except StrategyOptionError as exc:
+        raise UsageError(f"--option: {exc}") from None
+    return chosen
+
+
 def _target_rate(text: str) -> float | str:
     return "preserve" if text == "preserve" else _rate(text)
 
@@ -354,7 +385,8 @@ def _init(model: object, framework: str, sample: object, args: argparse.Namespac
     from .api import apply_init
 
     return apply_init(model, framework, args.init, sample=sample, target_rate=args.target_rate,
-                      T=int(sample.shape[0]), generator=torch.Generator().manual_seed(args.seed))
+                      T=int(sample.shape[0]), generator=torch.Generator().manual_seed(args.seed),
+                      **dict(args.options))
 
 
 def _check_plot(path: str | None) -> None:
@@ -378,6 +410,10 @@ def cmd_diagnose(args: argparse.Namespace, out: Output) -> int:
                          "(or auto)")
     if args.init and args.init not in get_strategies():
         raise UsageError(f"unknown --init method {args.init!r}; available: {', '.join(sorted(get_strategies()))}")
+    if args.options and not args.init:
+        raise UsageError("--option needs --init METHOD (the strategy it is given to)")
+    if args.init:
+        args.options = list(_strategy_options(args.init, args.options).items())
     if args.threads:
         torch.set_num_threads(args.threads)
     with out.progress(f"building {args.model}..."), torch.random.fork_rng(devices=[]):
@@ -469,6 +505,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=_positive, default=32, help="input samples (default 32)")
     p.add_argument("--rate", type=_rate, default=0.1, help="input spikes per step, kept in every layer (default 0.1)")
     p.add_argument("--method", default="general", help="apply_init strategy (default general)")
+    p.add_argument("--option", dest="options", metavar="KEY=VALUE", type=_option, action="append", default=[],
+                   help="a strategy option, e.g. window_offset=true (repeatable)")
     p.add_argument("--framework", action="append", choices=demo.FRAMEWORKS,
                    help="run only this framework (repeatable; default: every one installed)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights and input spikes (default 0)")
@@ -487,6 +525,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=_rate, default=0.1, help="spikes per step of the --input-shape input (default 0.1)")
     p.add_argument("--framework", default="auto", help="snntorch, spikingjelly, norse... (default: detected)")
     p.add_argument("--init", metavar="METHOD", help="run apply_init with METHOD (e.g. general) and show after")
+    p.add_argument("--option", dest="options", metavar="KEY=VALUE", type=_option, action="append", default=[],
+                   help="with --init: a strategy option, e.g. window_offset=true (repeatable)")
     p.add_argument("--target-rate", type=_target_rate, default="preserve",
                    help="with --init: spikes per step for every layer, or preserve (the input's rate; default)")
     p.add_argument("--seed", type=int, default=0, help="seed of the model's init, input spikes and apply_init")

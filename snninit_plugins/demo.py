@@ -149,10 +149,10 @@ DEFAULT_STEPS = {"snntorch": 25, "spikingjelly": 25, "norse": 100}
 
 
 def run_one(framework: str, *, depth: int = 20, width: int = 256, steps: int | None = None, batch: int = 32,
-            rate: float = 0.1, seed: int = 0, method: str = "general") -> DemoResult:
+            rate: float = 0.1, seed: int = 0, method: str = "general", options: dict | None = None) -> DemoResult:
     """Build, diagnose, ``apply_init``, diagnose again, for one framework (errors are returned, not raised).
 
-    ``steps=None`` takes the framework's :data:`DEFAULT_STEPS`.
+    ``steps=None`` takes the framework's :data:`DEFAULT_STEPS`; ``options``: the strategy's keyword options.
     """
     steps = steps or DEFAULT_STEPS.get(framework, 25)
     why = availability(framework)
@@ -170,7 +170,7 @@ def run_one(framework: str, *, depth: int = 20, width: int = 256, steps: int | N
         x = bernoulli_spikes(rate, steps, (batch, width), generator=torch.Generator().manual_seed(seed + 1))
         before = diagnose(model, x, framework)
         report = apply_init(model, framework, method, input_rate=rate, T=steps,
-                            generator=torch.Generator().manual_seed(seed))
+                            generator=torch.Generator().manual_seed(seed), **(options or {}))
         after = diagnose(model, x, framework, report=report)
     except Exception as exc:  # noqa: BLE001 - one framework failing must not stop the others
         return DemoResult(framework, "failed", f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - start)
@@ -179,7 +179,7 @@ def run_one(framework: str, *, depth: int = 20, width: int = 256, steps: int | N
 
 def run_demo(frameworks: Sequence[str] | None = None, *, depth: int = 20, width: int = 256, steps: int | None = None,
              batch: int = 32, rate: float = 0.1, seed: int = 0, method: str = "general",
-             on_start: Callable[[str], None] | None = None) -> list[DemoResult]:
+             options: dict | None = None, on_start: Callable[[str], None] | None = None) -> list[DemoResult]:
     """Run :func:`run_one` for each framework (all of :data:`FRAMEWORKS` by default), in order.
 
     Args:
@@ -189,7 +189,7 @@ def run_demo(frameworks: Sequence[str] | None = None, *, depth: int = 20, width:
             over ``steps`` steps (None: each framework's :data:`DEFAULT_STEPS`); ``apply_init`` plans for that
             window and keeps the rate in every layer.
         seed: default-init weights, input spikes and ``apply_init``'s generator.
-        method: the ``apply_init`` strategy.
+        method: the ``apply_init`` strategy; options: its keyword options (e.g. ``window_offset=True``).
         on_start: called with each framework's name before it runs (progress display).
     """
     names = list(FRAMEWORKS if frameworks is None else frameworks)
@@ -205,7 +205,7 @@ def run_demo(frameworks: Sequence[str] | None = None, *, depth: int = 20, width:
         if on_start is not None:
             on_start(name)
         results.append(run_one(name, depth=depth, width=width, steps=steps, batch=batch, rate=rate, seed=seed,
-                               method=method))
+                               method=method, options=options))
     return results
 
 

@@ -57,6 +57,13 @@ def test_a_misspelt_strategy_option_is_a_clear_error_and_changes_nothing() -> No
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
+def test_the_report_names_the_strategy_options_set() -> None:
+    report = apply_init(small(), input_rate=0.1, T=25, dry_run=True, window_offset=True, gain=0.4)
+    assert str(report).splitlines()[0].startswith("snninit general (window_offset=True, gain=0.4) on snntorch")
+    assert report.as_dict()["options"]["window_offset"] is True and report.as_dict()["options"]["criterion"] == "gain"
+    assert str(apply_init(small(), input_rate=0.1, T=25, dry_run=True)).startswith("snninit general on snntorch")
+
+
 def test_impossible_target_names_the_layer() -> None:
     with pytest.raises(InfeasibleTargetError, match="^2: target rate 1.2"):
         apply_init(small(), input_rate=0.1, target_rate=[0.1, 1.2], T=25)

@@ -142,6 +142,9 @@ def test_diagnose_with_init_from_a_saved_sample(model_file: Path, tmp_path: Path
     (("diagnose", "m.py:f", "--input-shape", "2,2", "--sample", "x.pt"), "not allowed with argument"),
     (("diagnose", "missing.py:build", "--input-shape", "25,16,128"), "no such file: missing.py"),
     (("diagnose", "missing.py", "--input-shape", "25,16,128"), "expected MODEL as path/to/file.py:factory"),
+    (("demo", "--option", "window_offset"), "argument --option: expected KEY=VALUE"),
+    (("demo", "--option", "window_ofset=true"), "--option: strategy 'general' has no option 'window_ofset' (did "
+                                                "you mean 'window_offset'?)"),
 ])
 def test_bad_usage_exits_2_with_a_message(args: tuple[str, ...], fragment: str, tmp_path: Path) -> None:
     assert_clean_error(snninit(*args, cwd=tmp_path, timeout=60), 2, fragment)
@@ -156,6 +159,17 @@ def test_plugins_json(capsys: pytest.CaptureFixture) -> None:
     assert all(a["installed"] for a in data["adapters"] if a["name"] in FRAMEWORKS)
     assert {s["name"] for s in data["strategies"]} >= {"general", "kaiming", "default"}
     assert any(p["name"] == "strategies" and "general" in p["strategies"] for p in data["plugins"])
+
+
+def test_strategy_options_reach_apply_init(model_file: Path, capsys: pytest.CaptureFixture) -> None:
+    rc, out, _ = run_main(capsys, "diagnose", f"{model_file}:collapsed", "--input-shape", "25,16,128", "--init",
+                          "general", "--option", "window_offset=true", "--option", "gain=0.4", "--json")
+    assert rc == 0
+    options = json.loads(out)["report"]["options"]
+    assert options["window_offset"] is True and options["gain"] == 0.4 and options["window_onset"] is False
+    rc, _, err = run_main(capsys, "diagnose", f"{model_file}:collapsed", "--input-shape", "25,16,128",
+                          "--option", "gain=0.4")
+    assert_clean_error((rc, err), 2, "--option needs --init METHOD")
 
 
 def test_demo_json_for_one_framework(capsys: pytest.CaptureFixture) -> None:

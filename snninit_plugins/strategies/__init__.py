@@ -38,17 +38,19 @@ def get_strategy(name: str, **options: object) -> Strategy:
     return make_strategy(cls, options)
 
 
-def strategy_options(cls: type[Strategy]) -> list[str]:
-    """The keyword options ``cls`` takes: the named parameters of every ``__init__`` along its MRO (a strategy
-    passes the rest on to its base with ``**options``)."""
-    names: set[str] = set()
+def strategy_options(cls: type[Strategy]) -> dict[str, object]:
+    """The keyword options ``cls`` takes, by name, with their defaults (``inspect.Parameter.empty`` where there
+    is none): the named parameters of every ``__init__`` along its MRO (a strategy passes the rest on to its
+    base with ``**options``); the most derived class's default wins."""
+    options: dict[str, object] = {}
     for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")
         if init is None or klass is object:
             continue
-        names.update(p.name for p in inspect.signature(init).parameters.values()
-                     if p.name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
-    return sorted(names)
+        for p in inspect.signature(init).parameters.values():
+            if p.name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD):
+                options.setdefault(p.name, p.default)
+    return dict(sorted(options.items()))
 
 
 def make_strategy(cls: type[Strategy], options: dict) -> Strategy:
@@ -58,7 +60,7 @@ def make_strategy(cls: type[Strategy], options: dict) -> Strategy:
     try:
         return cls(**options)
     except TypeError as exc:
-        known = strategy_options(cls)
+        known = list(strategy_options(cls))
         unknown = [key for key in options if key not in known]
         if not unknown:
             raise
