@@ -310,7 +310,8 @@ def _option(text: str) -> tuple[str, object]:
     """KEY=VALUE of ``--option``: true/false as booleans, numbers as numbers, anything else as text."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip().isidentifier():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (a strategy option, e.g. window_offset=true), got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected KEY=VALUE (a strategy option, e.g. window_offset=true), got {text!r}")
     value = value.strip()
     if value.lower() in ("true", "false"):
         return key.strip(), value.lower() == "true"
