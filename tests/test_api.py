@@ -9,8 +9,13 @@ import snntorch as snn
 import torch
 from torch import nn
 
-from snninit_plugins import (InfeasibleTargetError, StrategyOptionError, UnknownFrameworkError, UnknownMethodError,
-                             apply_init)
+from snninit_plugins import (
+    InfeasibleTargetError,
+    StrategyOptionError,
+    UnknownFrameworkError,
+    UnknownMethodError,
+    apply_init,
+)
 from snninit_plugins.strategies import get_strategy
 from snninit_plugins.walker import ModelStructureError
 

@@ -143,8 +143,8 @@ def test_diagnose_with_init_from_a_saved_sample(model_file: Path, tmp_path: Path
     (("diagnose", "missing.py:build", "--input-shape", "25,16,128"), "no such file: missing.py"),
     (("diagnose", "missing.py", "--input-shape", "25,16,128"), "expected MODEL as path/to/file.py:factory"),
     (("demo", "--option", "window_offset"), "argument --option: expected KEY=VALUE"),
-    (("demo", "--option", "window_ofset=true"), "--option: strategy 'general' has no option 'window_ofset' (did "
-                                                "you mean 'window_offset'?)"),
+    (("demo", "--option", "window_ofset=true"),
+     "--option: strategy 'general' has no option 'window_ofset' (did you mean 'window_offset'?)"),
 ])
 def test_bad_usage_exits_2_with_a_message(args: tuple[str, ...], fragment: str, tmp_path: Path) -> None:
     assert_clean_error(snninit(*args, cwd=tmp_path, timeout=60), 2, fragment)
