@@ -134,4 +134,8 @@ def test_a_stack_whose_planned_fixed_point_is_unstable_gets_a_note(beta: float, 
         return
     assert len(notes) == 1 and notes[0] in report[-2].notes  # on the run's last layer (the readout is centred)
     assert notes[0].startswith("0 .. 12 (7 identical layers)") and "calibrate=True" in notes[0]
+    assert "or plan with window_offset=True, window_onset=True" in notes[0]
+    # planned with both options, the stack's map is no longer flagged, and nothing suggests them
+    planned = apply_init(_stack(beta), input_rate=rate, T=window, dry_run=True, window_offset=True, window_onset=True)
+    assert not [note for layer in planned for note in layer.notes if "window_onset" in note]
     assert float(notes[0].split("spectral radius ")[1].split(" ")[0]) > 1.02
