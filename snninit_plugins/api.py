@@ -372,8 +372,8 @@ def _note_unstable_runs(reports: list[LayerReport], specs: list[LayerSpec], stra
         if end < len(reports) and specs[end].key() == specs[start].key():
             continue
         last = reports[end - 1].plan
-        plain = all(group.alpha is None for group, _ in specs[end - 1].neuron.groups())
-        if end - start >= UNSTABLE_RUN and plain and not last.keep_weights and not last.centred_rows:
+        filtered = specs[end - 1].neuron.is_filtered
+        if end - start >= UNSTABLE_RUN and not filtered and not last.keep_weights and not last.centred_rows:
             drive = strategy.drive(specs[end - 1], last.input, last.weight_mean, last.weight_std, last.bias)
             radius = jacobian_radius(density, specs[end - 1].neuron, drive, n_steps=n_steps, n_cells=strategy.n_cells)
             if radius > 1.0:  # nan (no Jacobian) gives no note

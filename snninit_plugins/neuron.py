@@ -134,6 +134,12 @@ class CanonicalNeuron:
         return self.size == 1
 
     @property
+    def is_filtered(self) -> bool:
+        """A synaptic filter in some neuron: the density method then steps a 2-D (membrane, current) grid, at
+        seconds per evaluation instead of milliseconds."""
+        return any(group.alpha is not None for group, _ in self.groups())
+
+    @property
     def is_plain(self) -> bool:
         """No synaptic filter and no refractory period in any neuron: the density method steps its membrane on a
         1-D grid and gives the window's per-step rates."""

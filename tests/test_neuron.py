@@ -329,3 +329,10 @@ def test_is_plain_marks_neurons_without_filter_or_refractory_period() -> None:
     assert not CanonicalNeuron(beta=0.9, reset="value", refractory=2).is_plain
     # per-neuron parameters: plain only if every group is
     assert not CanonicalNeuron(beta=np.array([0.9, 0.8]), alpha=np.array([0.5, 0.5])).is_plain
+
+
+def test_is_filtered_marks_neurons_with_a_synaptic_filter() -> None:
+    assert CanonicalNeuron(beta=0.9, alpha=0.8).is_filtered
+    assert not CanonicalNeuron(beta=0.9).is_filtered
+    assert not CanonicalNeuron(beta=0.9, reset="value", refractory=2).is_filtered  # 1-D, though not plain
+    assert CanonicalNeuron(beta=np.array([0.9, 0.8]), alpha=np.array([0.5, 0.5])).is_filtered

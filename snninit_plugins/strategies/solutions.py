@@ -173,8 +173,7 @@ class General(_PredictorSolution):
         # silent in 64 samples. Neurons with a synaptic filter keep 5 nodes: each of their evaluations steps a
         # 2-D grid, and the planning's quadrature made a 6-layer Norse LIF stack (T = 100) take 15.0-16.0 s to
         # plan instead of 11.9-13.4 s (runs taken in turn), for a layer-1 G of 0.51 instead of 0.53
-        filtered = any(group.alpha is not None for group, _ in layer.neuron.groups())
-        cells = {"n_cells": self.search_cells, "n_nodes": 5 if filtered else None}
+        cells = {"n_cells": self.search_cells, "n_nodes": 5 if layer.neuron.is_filtered else None}
         solved: dict[float, float] = {}
         slopes: dict[float, float] = {}  # d log rate / d mu_w at each solved log sigma (a Newton step's slope)
         values: dict[float, tuple[float, float]] = {}  # brentq re-evaluates the bracket's ends: remembered
@@ -337,7 +336,7 @@ class General(_PredictorSolution):
         The density method's grid error falls as the square of the cell width: over the first layers of the
         depth grid, n = 160 cells gave rates 1.6% (beta 1, subtract reset, 0.05 spikes/step, T = 100) to 0.01%
         off the value of 1280 cells. Richardson's estimate from n/2 and n cells,
-        :math:`r pprox r_n + (r_n - r_{n/2})/3`, was within 0.14% of it in all six layers checked, so this
+        :math:`r \approx r_n + (r_n - r_{n/2})/3`, was within 0.14% of it in all six layers checked, so this
         layer is solved for :math:`r_n = \mathrm{target} - (r_n - r_{n/2})/3` (the correction taken as constant
         over the step, with the family's slope) and its plan reports the corrected rate. Deeper layers keep the
         planning resolution (their plans are judged within x2, and each correction costs two evaluations).
