@@ -518,19 +518,19 @@ def _rise_phase(neuron: CanonicalNeuron, p: np.ndarray, grids: list[_Grid], fire
     if not rise or not rise[1]:
         return np.zeros((nodes, cells)), np.zeros((nodes, cells)), np.zeros((nodes, 0)), p
     level_laws, schedule = rise
-    kernels, steps, firing = {}, {}, {}
-    for j in sorted(set(schedule)):  # each level's K, K R and probability of firing from each cell
-        kernels[j] = np.stack([_transition(neuron, level_laws[j][k], grid, neuron.beta * grid.centres + neuron.drive)
-                               for k, grid in zip(live, grids)])
-        steps[j] = np.stack([_step_matrix(kern, f, np.empty_like(kern)) for kern, f in zip(kernels[j], fired)])
-        firing[j] = _firing_probabilities(kernels[j], fired)
+    kernels = {}
+    for j in sorted(set(schedule)):  # each level's K, per node on its own grid
+        kernels[j] = np.empty((nodes, cells, cells))
+        for row, (k, grid) in enumerate(zip(live, grids)):
+            _transition(neuron, level_laws[j][k], grid, neuron.beta * grid.centres + neuron.drive, out=kernels[j][row])
     pre = np.zeros((nodes, 1, cells))
     post = np.zeros((nodes, 1, cells))
     rates = np.empty((nodes, len(schedule)))
     for t, j in enumerate(schedule):
-        pre += p @ kernels[j]
-        rates[:, t] = (p @ firing[j])[:, 0, 0]
-        p = p @ steps[j]
+        h = p @ kernels[j]  # the pre-reset masses; the post-reset ones are h R (R per node: its own grid)
+        pre += h
+        rates[:, t] = [h[row, 0, f.j0:].sum() for row, f in enumerate(fired)]
+        p = np.stack([f.apply(h[row]) for row, f in enumerate(fired)])
         post += p
     return pre[:, 0, :], post[:, 0, :], rates, p
 
