@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -70,7 +71,9 @@ class InputMoments:
     method predicts it; mean 1, rescaled to ``correlation``); empty: a Beta law. ``rise`` is the activity
     of the window's first steps relative to the rest, which is taken as steady (a deep layer starts late: every
     layer below starts its window at V0): leading zeros are silent steps, e.g. ``(0, 0, 0.3, 0.8)``; empty:
-    steady from the first step (:meth:`late`).
+    steady from the first step (:meth:`late`). ``rise_delay`` moves the rise that much later (earlier if negative),
+    a fraction of a step, its shape kept (:func:`shifted_rise`): how a strategy carries a rise without blurring it
+    (:meth:`aligned_onset`).
     """
 
     mean: float
@@ -81,6 +84,7 @@ class InputMoments:
     correlation: float = 0.0
     common_law: tuple[float, ...] = ()
     rise: tuple[float, ...] = ()
+    rise_delay: float = 0.0
 
     def __post_init__(self) -> None:
         if not all(math.isfinite(v) for v in (self.mean, self.second, self.unit_spread)):
@@ -110,21 +114,24 @@ class InputMoments:
         if not all(math.isfinite(r) and 0.0 <= r <= 1.0 for r in self.rise):
             raise InputSpecError(f"the rise (the first steps' activity relative to the rest) must lie in [0, 1], "
                                  f"got {self.rise}")
+        if not (math.isfinite(self.rise_delay) and -1.0 <= self.rise_delay <= 1.0):
+            raise InputSpecError(f"the rise's delay is a fraction of a step, in [-1, 1], got {self.rise_delay}")
 
     @classmethod
     def spikes(cls, rate: float, unit_spread: float = 0.0, autocorrelation: tuple[float, ...] = (),
-               correlation: float = 0.0, common_law: tuple[float, ...] = (), rise: tuple[float, ...] = ()
-               ) -> InputMoments:
+               correlation: float = 0.0, common_law: tuple[float, ...] = (), rise: tuple[float, ...] = (),
+               rise_delay: float = 0.0) -> InputMoments:
         """Spikes at ``rate`` per step (m = q = rate), units' rates spread by ``unit_spread``, trains
         correlated over time by ``autocorrelation`` (Bernoulli: none) and across units by ``correlation``,
         whose common fluctuation has the shape ``common_law``, the window's first steps ``rise`` times as active as
-        the rest."""
+        the rest (``rise_delay`` steps later)."""
         rate = float(rate)
         if not 0.0 <= rate <= 1.0 or not math.isfinite(rate):
             raise InputSpecError(f"a spike rate must lie in [0, 1] spikes/step, got {rate}")
         spread = min(float(unit_spread), math.sqrt(max(rate - rate * rate, 0.0)))
         return cls(rate, rate, spiking=True, unit_spread=spread, autocorrelation=tuple(autocorrelation),
-                   correlation=float(correlation), common_law=tuple(common_law), rise=tuple(float(r) for r in rise))
+                   correlation=float(correlation), common_law=tuple(common_law), rise=tuple(float(r) for r in rise),
+                   rise_delay=float(rise_delay))
 
     @classmethod
     def analog(cls, mean: float, second: float) -> InputMoments:
@@ -167,33 +174,87 @@ class InputMoments:
         """The same activity ``factor`` times as often (m, q and the spread scale); used for the layer gain."""
         if self.spiking:
             return InputMoments.spikes(min(self.mean * factor, 1.0), self.unit_spread * factor, self.autocorrelation,
-                                       self.correlation, self.common_law, self.rise)
+                                       self.correlation, self.common_law, self.rise, self.rise_delay)
         mean = self.mean * factor
         return InputMoments(mean, max(self.second * factor, mean * mean), spiking=False,
                             unit_spread=self.unit_spread * factor, autocorrelation=self.autocorrelation,
-                            correlation=self.correlation, common_law=self.common_law, rise=self.rise)
+                            correlation=self.correlation, common_law=self.common_law, rise=self.rise,
+                            rise_delay=self.rise_delay)
 
     @property
     def onset(self) -> float:
-        """Steps missing at the window's start against its steady part: the sum of 1 - ``rise``."""
-        return float(sum(1.0 - r for r in self.rise))
+        """Steps missing at the window's start against its steady part: the sum of 1 - ``rise``, plus
+        ``rise_delay``."""
+        return float(sum(1.0 - r for r in self.rise)) + self.rise_delay
+
+    def undelayed(self) -> InputMoments:
+        """These moments with ``rise_delay`` made part of the ``rise`` (:func:`shifted_rise`)."""
+        if not self.rise_delay:
+            return self
+        return dataclasses.replace(self, rise=shifted_rise(self.rise, self.rise_delay), rise_delay=0.0)
 
     def silent_steps(self, n_steps: int | None) -> int:
         """Steps at the start of a T-step window in which the units are silent: the leading zeros of ``rise``
         (none for the stationary state)."""
         if n_steps is None:
             return 0
-        return next((i for i, r in enumerate(self.rise) if r > 0), len(self.rise))
+        rise = self.undelayed().rise
+        return next((i for i, r in enumerate(rise) if r > 0), len(rise))
+
+    def aligned_onset(self) -> InputMoments:
+        """These moments with the rise moved to the nearest whole onset (halves up), its shape kept, its cumulative
+        activity to 0.2 (:func:`shifted_rise`, :func:`coarse_rise`), and no delay: what a strategy with
+        ``window_onset`` evaluates, so that deep layers, whose rise keeps its shape and moves later by a fraction
+        of a step per layer, share their evaluations (:meth:`~snninit_plugins.strategies.Strategy.drive`)."""
+        if not self.rise and not self.rise_delay:
+            return self
+        shape = self.onset - self.rise_delay  # the undelayed rise's onset
+        return dataclasses.replace(self, rise=coarse_rise(shifted_rise(self.rise, round_half_up(self.onset) - shape),
+                                                          EVALUATED_RISE_STEP), rise_delay=0.0)
 
     def late(self, n_steps: int) -> InputMoments:
         """The moments of the window's steady part, after the ``rise``: the same mean over the T steps, so
         T / (T - onset) times the window's."""
+        if self.rise_delay:
+            return self.undelayed().late(n_steps)
         if not self.rise:
             return self
         if len(self.rise) >= n_steps:
             raise InputSpecError(f"a rise of {len(self.rise)} steps leaves no steady step in a {n_steps}-step window; "
                                  "give a shorter rise or a longer window")
         return dataclasses.replace(self.scaled(n_steps / (n_steps - self.onset)), rise=())
+
+
+def round_half_up(x: float) -> int:
+    """x rounded to the nearest integer, halves up (Python's round takes halves to even)."""
+    return math.floor(x + 0.5)
+
+
+#: the step to which an evaluated rise's cumulative activity is rounded (:meth:`InputMoments.aligned_onset`)
+EVALUATED_RISE_STEP = 0.2
+
+
+def coarse_rise(rise: Sequence[float], step: float) -> tuple[float, ...]:
+    """The rise with its cumulative activity A(t) = sum_{s<t} rise_s rounded to ``step`` (its levels are then
+    whole multiples of ``step``, and its onset stays within step/2 of the rise's)."""
+    cumulative = np.concatenate([[0.0], np.cumsum(np.asarray(rise, dtype=np.float64))])
+    levels = np.clip(np.diff(np.round(cumulative / step) * step), 0.0, 1.0)
+    last = len(levels) - int(np.argmax(levels[::-1] < 1.0 - 1e-9)) if np.any(levels < 1.0 - 1e-9) else 0
+    return tuple(round(float(level), 6) for level in levels[:last])
+
+
+def shifted_rise(rise: Sequence[float], by: float) -> tuple[float, ...]:
+    """The rise ``by`` steps later (earlier for ``by`` < 0), its shape kept: the input's cumulative activity
+    A(t) = sum_{s<t} rise_s (1 per step after the rise), read at t - by (linearly between steps; 0 before the
+    window). Its onset (:attr:`InputMoments.onset`) moves by ``by``, as far as the window's start allows."""
+    n = len(rise) + math.ceil(abs(by)) + 1
+    cumulative = np.concatenate([[0.0], np.cumsum(np.concatenate([np.asarray(rise, dtype=np.float64),
+                                                                  np.ones(n + 1)]))])
+    times = np.arange(n + 1) - by
+    at = np.interp(times, np.arange(len(cumulative)), cumulative, left=0.0)
+    levels = np.clip(np.diff(at), 0.0, 1.0)
+    last = len(levels) - int(np.argmax(levels[::-1] < 1.0 - 1e-9)) if np.any(levels < 1.0 - 1e-9) else 0
+    return tuple(round(float(level), 4) for level in levels[:last])
 
 
 def noise_factor(beta: float, alpha: float | None, autocorrelation: tuple[float, ...],

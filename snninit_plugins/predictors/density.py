@@ -1195,6 +1195,8 @@ def density(
         raise ValueError(f"n_steps must be >= 1 or None, got {n_steps}")
     if n_steps is None and neuron.reset == "none" and np.any(np.asarray(neuron.beta) >= 1):
         raise ValueError("a non-leaky neuron without reset has no stationary state; give n_steps")
+    if drive.moments.rise_delay:
+        drive = drive.with_moments(drive.moments.undelayed())
     if n_steps is not None and drive.moments.rise and neuron.is_plain:
         return _after_rise(neuron, drive, n_steps, surrogate=surrogate, n_cells=n_cells, n_nodes=n_nodes,
                            autocorrelation=autocorrelation)
@@ -1379,6 +1381,9 @@ def _after_rise(neuron: CanonicalNeuron, drive: SynapticInput, n_steps: int, **o
                               regime=f"the input is silent over the whole {n_steps}-step window",
                               surrogate_moment=quiet if surrogate is not None else None,
                               rate_profile=(0.0,) * n_steps)
+    if len(moments.rise) >= n_steps:  # a rise as long as the window: its last step taken as steady (a short
+        # window deep in a stack: the same window mean, its last step's level raised to the steady part's)
+        moments = dataclasses.replace(moments, rise=moments.rise[:n_steps - 1])
     steps = n_steps - silent
     active = _density(neuron, drive.with_moments(moments.late(n_steps)), steps, surrogate, options["n_cells"],
                       options["n_nodes"], options["autocorrelation"], rise=moments.rise[silent:])
