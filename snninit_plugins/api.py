@@ -384,8 +384,8 @@ def _note_unstable_runs(reports: list[LayerReport], specs: list[LayerSpec], stra
                         "trains grow bursty and slowly modulated beyond what the plan carries); calibrate=True "
                         "corrects the rates on a sample")
                 if not (strategy.window_offset and strategy.window_onset):
-                    note += ("; or plan with window_offset=True, window_onset=True, which kept every stack of "
-                             "benchmarks/depth.py within x2 of its target to layer 50 (planning takes seconds then)")
+                    note += ("; or plan with window_offset=True, window_onset=True (the defaults), which kept every "
+                             "stack of benchmarks/depth.py within x2 of its target to layer 50")
                 reports[end - 1] = dataclasses.replace(reports[end - 1], notes=(*reports[end - 1].notes, note))
         start = end
     return reports

@@ -163,10 +163,10 @@ def test_plugins_json(capsys: pytest.CaptureFixture) -> None:
 
 def test_strategy_options_reach_apply_init(model_file: Path, capsys: pytest.CaptureFixture) -> None:
     rc, out, _ = run_main(capsys, "diagnose", f"{model_file}:collapsed", "--input-shape", "25,16,128", "--init",
-                          "general", "--option", "window_offset=true", "--option", "gain=0.4", "--json")
+                          "general", "--option", "window_offset=false", "--option", "gain=0.4", "--json")
     assert rc == 0
     options = json.loads(out)["report"]["options"]
-    assert options["window_offset"] is True and options["gain"] == 0.4 and options["window_onset"] is False
+    assert options["window_offset"] is False and options["gain"] == 0.4 and options["window_onset"] is True
     rc, _, err = run_main(capsys, "diagnose", f"{model_file}:collapsed", "--input-shape", "25,16,128",
                           "--option", "gain=0.4")
     assert_clean_error((rc, err), 2, "--option needs --init METHOD")

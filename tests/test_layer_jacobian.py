@@ -12,9 +12,10 @@ from snninit_plugins.strategies import LayerSpec, get_strategy, plan_network
 
 
 def _deep_layer(beta: float, reset: str, target: float, window: int) -> tuple[CanonicalNeuron, SynapticInput]:
-    """Layer 10 of a planned stack of identical layers (benchmarks/depth.py's): its neuron and its drive."""
+    """Layer 10 of a planned stack of identical layers (benchmarks/depth.py's, planned without the window options,
+    rows general+none): its neuron and its drive."""
     neuron = CanonicalNeuron(beta=beta, reset=reset)
-    strategy = get_strategy("general")
+    strategy = get_strategy("general", window_offset=False, window_onset=False)
     plan = plan_network([LayerSpec(f"L{i + 1}", neuron, 256) for i in range(10)], strategy,
                         InputMoments.spikes(target), target_rate=target, n_steps=window)
     p = plan[-1]

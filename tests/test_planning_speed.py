@@ -116,7 +116,8 @@ def test_deeper_layers_start_on_the_line_of_the_last_two_means(count: list[int])
     # against 71 evaluations in all: layer 4 is refined within the plan instead of re-solved, without its G pair)
     for p, q in zip(plans, plans_flat):  # the same plans, to the tolerance of the rates they are solved to
         assert p.weight_std == q.weight_std
-        assert p.rate == pytest.approx(TARGET, rel=1e-3) and q.rate == pytest.approx(TARGET, rel=1e-3)
+        assert p.rate == pytest.approx(TARGET, rel=base.REUSE_TOLERANCE)
+        assert q.rate == pytest.approx(TARGET, rel=base.REUSE_TOLERANCE)
 
 
 def _window_by_steps(p, step, n_steps, firing):

@@ -194,18 +194,18 @@ def test_plan_is_a_readable_table_and_dicts() -> None:
 
 
 def test_deep_identical_layers_reuse_a_plan_that_still_hits_the_target() -> None:
-    """Deep layers converge to one input; a plan is reused only while the density gives its target within 0.1%
-    (the first layer: its grid-converged rate, General._converged_mean)."""
+    """Deep layers converge to one input; a plan is reused only while the density gives its target within 1%
+    (REUSE_TOLERANCE; the first layer, solved: its grid-converged rate within 0.1%, General._converged_mean)."""
     neuron = CanonicalNeuron(beta=0.9, reset="subtract")
     strategy = get_strategy("general")
     plan = plan_network([LayerSpec(f"L{i}", neuron, 256) for i in range(30)], strategy, InputMoments.spikes(0.1),
                         n_steps=25)
     assert len({(p.weight_mean, p.weight_std) for p in plan}) < 10
     for i, p in enumerate(plan):
-        drive = SynapticInput(256, p.weight_mean, p.weight_std, p.input)
+        drive = strategy.drive(LayerSpec(p.name, neuron, 256), p.input, p.weight_mean, p.weight_std)  # as evaluated
         fine, coarse = (density(neuron, drive, n_steps=25, n_cells=n).rate for n in (160, 80))
-        assert (fine + (fine - coarse) / 3 if i == 0 else fine) == pytest.approx(0.1, rel=1.5e-3 if i == 0 else 1e-3)
-        assert p.rate == pytest.approx(0.1, rel=1e-3)
+        assert (fine + (fine - coarse) / 3 if i == 0 else fine) == pytest.approx(0.1, rel=1.5e-3 if i == 0 else 1e-2)
+        assert p.rate == pytest.approx(0.1, rel=1e-3 if i == 0 else 1e-2)
 
 
 def test_the_first_layer_is_planned_on_the_grid_converged_rate() -> None:

@@ -25,6 +25,9 @@ from ..solve import _secant
 from ..surrogates import SURROGATES, Surrogate
 
 WeightLaw = Literal["normal", "uniform"]
+#: relative rate error within which a deeper layer keeps a similar layer's plan, and within which a planned rate
+#: is carried on as its target (so that the next layer is unaffected)
+REUSE_TOLERANCE = 1e-2
 #: "preserve": every layer's target is the rate it receives (the network's input rate).
 TargetRate = float | Sequence[float] | Literal["preserve"]
 
@@ -105,6 +108,8 @@ class LayerPlan:
     #: the first steps' rate relative to the rest of the window (density.rise_of the predicted per-step rates),
     #: carried to the next layer by strategies with ``window_onset``
     rise: tuple[float, ...] = ()
+    #: how much later than ``rise`` the output starts, a fraction of a step (InputMoments.rise_delay)
+    rise_delay: float = 0.0
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -115,18 +120,18 @@ class LayerPlan:
     def output_moments(self) -> InputMoments:
         """What the next layer receives: spikes at the predicted rate, spread and correlated as predicted.
 
-        A rate within the solver's tolerance (0.1%) of the target is carried as the target itself, so
-        that identical layers downstream share one solve.
+        A rate within :data:`REUSE_TOLERANCE` of the target is carried as the target itself, so that
+        identical layers downstream share one solve.
         """
         rate = min(max(self.rate, 0.0), 1.0)  # a silent layer's prediction can come out as -1e-17
-        if self.target_rate and abs(rate / self.target_rate - 1) < 1e-3:
+        if self.target_rate and abs(rate / self.target_rate - 1) < REUSE_TOLERANCE:
             rate = self.target_rate
         rho = tuple(round(r, 3) for r in self.autocorrelation)
         while rho and rho[-1] == 0.0:
             rho = rho[:-1]
         common = tuple(round(r, 1) for r in self.common_law) if self.correlation else ()
         return InputMoments.spikes(_round(rate), _round(self.rate_spread, 2), rho, _round(self.correlation, 2),
-                                   common, self.rise)
+                                   common, self.rise, self.rise_delay)
 
 
 def _round(x: float, digits: int = 4) -> float:
@@ -146,15 +151,15 @@ class Strategy:
         window_offset: carry the output autocorrelation of subtract-reset layers without centred rows too,
             so that the next layer takes its bursty input as a per-sample offset over the window
             (:func:`~snninit_plugins.inputs.window_offset_variance`). Keeps long-window stacks of bursty
-            near-perfect integrators on target (README, How deep stacks behave); planning such stacks takes
-            about 1.5 times as long.
+            near-perfect integrators on target (README, How deep stacks behave). On by default.
         window_onset: carry the rise of each layer's output (its first steps' rate relative to the rest of the
             window, every layer starting at V0: :func:`~snninit_plugins.predictors.density.rise_of`) to the
             next layer, whose first steps the density method then steps at their own input levels
-            (:attr:`~snninit_plugins.inputs.InputMoments.rise`). Measured with ``window_offset``
-            (benchmarks/results/depth_window_onset*.txt): 47, 47 and 48 of the depth grid's 48 stacks pass at
-            depths 20 and 50 on seeds 0-2 (the default: 47/46, 46 and 46), but planning a 50-layer stack takes
-            up to 7 s (every layer's input differs, and each rise level costs a kernel per drift node).
+            (:attr:`~snninit_plugins.inputs.InputMoments.rise`), evaluated at the nearest whole onset
+            (:meth:`~snninit_plugins.inputs.InputMoments.aligned_onset`). Keeps short-window stacks whose deep
+            layers start later and later in the window on target. On by default. With both options
+            (benchmarks/results/depth*.txt) every stack of the depth grid passes at depths 20 and 50 on seeds
+            0-2; without them, 45-46 of 48 at depth 50 (benchmarks/results/depth_seeds.txt, rows general+none).
     """
 
     name: ClassVar[str] = "base"
@@ -168,8 +173,8 @@ class Strategy:
     reuses_plans: ClassVar[bool] = False
 
     def __init__(self, *, weight_law: WeightLaw = "normal", centred_rows: bool = False,
-                 surrogate: str = "atan", n_cells: int = 160, window_offset: bool = False,
-                 window_onset: bool = False) -> None:
+                 surrogate: str = "atan", n_cells: int = 160, window_offset: bool = True,
+                 window_onset: bool = True) -> None:
         if weight_law not in ("normal", "uniform"):
             raise ValueError(f"weight_law must be 'normal' or 'uniform', got {weight_law!r}")
         if surrogate not in SURROGATES:
@@ -210,6 +215,11 @@ class Strategy:
     # -- shared machinery ----------------------------------------------------------------------
     def drive(self, layer: LayerSpec, moments: InputMoments, mu: float, sigma: float, bias: float = 0.0,
               law: str = "auto") -> SynapticInput:
+        """The layer's synaptic input at weight statistics (mu, sigma) and ``bias``. With ``window_onset``, the
+        input's rise is evaluated moved to the nearest whole onset, to 0.1 (:meth:`InputMoments.aligned_onset`; the
+        plan carries the rise where it is on, :meth:`_rise`)."""
+        if self.window_onset:
+            moments = moments.aligned_onset()
         return SynapticInput(layer.fan_in, mu, sigma, moments, bias=bias, centred_rows=self.rows_centred(layer),
                              law=law, pool=layer.pool, pool_kind=layer.pool_kind,
                              pool_correlation=layer.pool_correlation, pool_windows=layer.pool_windows)
@@ -310,9 +320,11 @@ class Strategy:
         step = (moments.unit_spread - s1) / (s1 - s0)
         return m1 + min(max(step, -1.0), 2.0) * (m1 - m0)
 
-    #: relative rate error within which a similar layer's plan is reused as it is (the tolerance within which
-    #: a layer's rate is carried on as its target, so the next layer is unaffected)
-    REUSE_TOLERANCE: ClassVar[float] = 1e-3
+    #: relative rate error within which a similar layer's plan is reused as it is (:data:`REUSE_TOLERANCE`)
+    REUSE_TOLERANCE: ClassVar[float] = REUSE_TOLERANCE
+    #: relative rate error to which a layer solved afresh is solved (a stack's first layer: within 1% of its
+    #: target with centred rows, measured, is the acceptance criterion)
+    SOLVE_TOLERANCE: ClassVar[float] = 1e-3
 
     def _reuse(self, layer: LayerSpec, moments: InputMoments, target: float | None, n_steps: int | None,
                recent: LayerPlan | None) -> LayerPlan | None:
@@ -355,10 +367,10 @@ class Strategy:
                 rate_spread=float(pred.rate_spread), free_mean=free_mean, free_std=free_std,
                 gradient_gain=layer.outputs * (mu * mu + recent.weight_std ** 2) * (pred.surrogate_moment or 0.0),
                 in_regime=pred.in_regime, regime=pred.regime, autocorrelation=pred.autocorrelation,
-                correlation=float(pred.correlation), common_law=pred.common_law, rise=self._rise(pred))
+                correlation=float(pred.correlation), common_law=pred.common_law, **self._rise(pred, moments))
         return dataclasses.replace(recent, name=layer.name, input=moments, rate=float(pred.rate),
                                    correlation=float(pred.correlation),
-                                   common_law=pred.common_law, rise=self._rise(pred))
+                                   common_law=pred.common_law, **self._rise(pred, moments))
 
     #: relative rate error within which a similar layer's plan is corrected by secant steps on its weight mean
     REFINE_RANGE: ClassVar[float] = 0.1
@@ -413,13 +425,18 @@ class Strategy:
             in_regime=pred.in_regime, regime=pred.regime, autocorrelation=pred.autocorrelation,
             correlation=float(pred.correlation),
             common_law=pred.common_law,
-            rise=self._rise(pred),
+            **self._rise(pred, moments),
         )
 
-    def _rise(self, pred: RatePrediction) -> tuple[float, ...]:
-        """The rise a plan carries: that of the prediction's per-step rates with ``window_onset``, else none
-        (every input steady)."""
-        return rise_of(pred.rate_profile) if self.window_onset and pred.rate_profile else ()
+    def _rise(self, pred: RatePrediction, moments: InputMoments) -> dict:
+        """The rise a plan carries with ``window_onset`` (else none: every input steady): that of the prediction's
+        per-step rates (:func:`~snninit_plugins.predictors.density.rise_of`), delayed by what :meth:`drive` moved
+        the input's (a later input starts its output as much later: ``rise_delay``, so that the shape is carried
+        as evaluated, not blurred by a shift in every layer)."""
+        if not (self.window_onset and pred.rate_profile):
+            return {"rise": (), "rise_delay": 0.0}
+        delay = round(moments.onset - moments.aligned_onset().onset, 3)
+        return {"rise": rise_of(pred.rate_profile), "rise_delay": delay}
 
 
 def _check_target(layer: LayerSpec, target: float | None) -> None:

@@ -348,12 +348,12 @@ class General(_PredictorSolution):
         fine = self.predict_memo(layer, drive, n_steps).rate
         coarse = density(layer.neuron, drive, n_steps=n_steps, n_cells=self.n_cells // 2).rate
         correction = (fine - coarse) / 3.0
-        if not abs(correction) > self.REUSE_TOLERANCE * target or not fine > 0:
+        if not abs(correction) > self.SOLVE_TOLERANCE * target or not fine > 0:
             return mu
         slope = self._family_sigma[family][2] if family in self._family_sigma else None
         corrected = _secant(lambda m: self.predict_memo(layer, self.drive(layer, moments, m, sigma), n_steps).rate,
                             mu, 0.05 * sigma / math.sqrt(max(layer.fan_in * moments.mean, 1.0)), target - correction,
-                            xtol=0.0, ftol=self.REUSE_TOLERANCE, max_iter=4, slope=slope)
+                            xtol=0.0, ftol=self.SOLVE_TOLERANCE, max_iter=4, slope=slope)
         if corrected is None:
             return mu
         self._rate_corrections[(layer.key(), moments, n_steps, corrected, sigma)] = correction
