@@ -37,7 +37,7 @@ collapse in the same table (column "silent": the first silent layer). chi is tak
     python benchmarks/depth.py                        # every strategy, the full grid (about 50 minutes)
     python benchmarks/depth.py --jobs 2               # ... on two processes
     python benchmarks/depth.py --centred              # ... plus general with centred rows
-    python benchmarks/depth.py --strategies "" --window-offset   # general with window_offset=True only
+    python benchmarks/depth.py --strategies "" --variants none   # general without its window options only
     python benchmarks/depth.py --strategies general --betas 0.9 --targets 0.1 --layers --centred
     python benchmarks/depth.py --strategies "" --centred --betas 1.0   # general with centred rows only
 """
@@ -70,6 +70,8 @@ BETAS = (0.5, 0.9, 0.99, 1.0)
 RESETS = ("subtract", "value")
 TARGETS = (0.05, 0.1, 0.2)
 WINDOWS = (25, 100)
+#: variants of general (--variants): the flag letters of the window options left on
+VARIANTS = ("o", "n", "none")
 BATCH = 64  # samples through the stack
 GAIN_BATCH = 64  # samples for the measured layer gain
 GAIN_STEP = 0.1  # h: input rates r_in (1 +- h)
@@ -186,9 +188,10 @@ def run_config(name: str, centred: bool, beta: float, reset: str, target: float,
                gain_input: str = "stack", rows: str = "stratified") -> dict:
     row: dict = dict(strategy=name + ("+c" if centred else ""), name=name, beta=beta, reset=reset, target=target,
                      T=n_steps, centred=centred, error=None)
-    # "general+o": general with window_offset=True; "+n": with window_onset=True; "+on": both
+    # "general+o": general with window_offset alone; "+n": window_onset alone; "+none": neither (both are defaults)
     base, _, flag = name.partition("+")
-    options = {option: True for letter, option in (("o", "window_offset"), ("n", "window_onset")) if letter in flag}
+    options = ({option: letter in flag for letter, option in (("o", "window_offset"), ("n", "window_onset"))}
+               if flag in VARIANTS else {})
     neuron = CanonicalNeuron(beta=beta, reset=reset)
     depth = max(DEPTHS)
     try:
@@ -356,8 +359,8 @@ def print_final(rows: list[dict]) -> None:
     print("\nAcceptance (general, gain criterion): every layer within x2, silent <= 15%, chi <= 20, "
           "layer 1 within 3% (centred rows: 1%)")
     done = [r for r in rows if not r["error"]]
-    labels = {"general": "general", "general+c": "general, centred rows", "general+o": "general, window offset",
-              "general+n": "general, window onset", "general+on": "general, window offset and onset"}
+    labels = {"general": "general", "general+c": "general, centred rows", "general+o": "general, window offset alone",
+              "general+n": "general, window onset alone", "general+none": "general, neither window option"}
     for strategy, label in labels.items():
         group = [r for r in done if r["strategy"] == strategy]
         if not group:
@@ -419,11 +422,10 @@ def main(argv: list[str] | None = None) -> int:
                         help='comma-separated names (default: all; "" with --centred: general, centred rows only)')
     add_grid_arguments(parser)
     parser.add_argument("--centred", action="store_true", help="also run general with centred rows")
-    parser.add_argument("--window-offset", action="store_true",
-                        help="also run general with window_offset=True (rows general+o; as --variants o)")
     parser.add_argument("--variants", default="",
-                        help="also run these variants of general, comma-separated: o (window_offset=True), "
-                             "n (window_onset=True), on (both); rows general+o, general+n, general+on")
+                        help="also run these variants of general (whose window_offset and window_onset are on by "
+                             "default), comma-separated: o (window_offset alone), n (window_onset alone), none "
+                             "(neither); rows general+o, general+n, general+none")
     parser.add_argument("--layers", action="store_true", help="print a per-layer table for every configuration")
     parser.add_argument("--g-input", choices=("stack", "planned", "homogeneous"), default="stack",
                         help="measured G's input: the layer's own input in the stack, made 1 +- h times as active "
@@ -448,8 +450,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in STRATEGIES]
     if unknown:
         parser.error(f"unknown strategies {unknown}; available: {', '.join(STRATEGIES)}")
-    flags = dict.fromkeys((["o"] if args.window_offset else []) + [v.strip() for v in args.variants.split(",")
-                                                                    if v.strip()])
+    flags = dict.fromkeys(v.strip() for v in args.variants.split(",") if v.strip())
+    if set(flags) - set(VARIANTS):
+        parser.error(f"unknown variants {sorted(set(flags) - set(VARIANTS))}; available: {', '.join(VARIANTS)}")
     variants = ([(n, False) for n in names] + ([("general", True)] if args.centred else [])
                 + [(f"general+{v}", False) for v in flags])
     grid = [(n, c, beta, reset, target, T) for (beta, reset, target, T), (n, c)

@@ -121,7 +121,8 @@ def serve() -> int:
     return 0
 
 
-#: options of this code's ``general`` (``--window-offset``; a reference version plans with its defaults)
+#: options of this code's ``general`` (``--no-window-offset``, ``--no-window-onset``; a reference version plans
+#: with its defaults)
 STRATEGY_OPTIONS: dict = {}
 
 
@@ -193,15 +194,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference-root", help="a folder with another version's snninit_plugins/: time it too, "
                         "in a worker process, and compare the plans")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--window-offset", action="store_true",
-                        help="plan this code's stacks with general(window_offset=True)")
-    parser.add_argument("--window-onset", action="store_true",
-                        help="plan this code's stacks with general(window_onset=True)")
+    parser.add_argument("--no-window-offset", action="store_true",
+                        help="plan this code's stacks with general(window_offset=False)")
+    parser.add_argument("--no-window-onset", action="store_true",
+                        help="plan this code's stacks with general(window_onset=False)")
     args = parser.parse_args(argv)
-    if args.window_offset:
-        STRATEGY_OPTIONS["window_offset"] = True
-    if args.window_onset:
-        STRATEGY_OPTIONS["window_onset"] = True
+    if args.no_window_offset:
+        STRATEGY_OPTIONS["window_offset"] = False
+    if args.no_window_onset:
+        STRATEGY_OPTIONS["window_onset"] = False
     if args.worker:
         return serve()
     if args.reference and args.reference_root:
