@@ -190,7 +190,8 @@ def run_config(name: str, centred: bool, beta: float, reset: str, target: float,
                      T=n_steps, centred=centred, error=None)
     # "general+o": general with window_offset alone; "+n": window_onset alone; "+none": neither (both are defaults)
     base, _, flag = name.partition("+")
-    options = ({option: letter in flag for letter, option in (("o", "window_offset"), ("n", "window_onset"))}
+    on = "" if flag == "none" else flag
+    options = ({option: letter in on for letter, option in (("o", "window_offset"), ("n", "window_onset"))}
                if flag in VARIANTS else {})
     neuron = CanonicalNeuron(beta=beta, reset=reset)
     depth = max(DEPTHS)
