@@ -311,7 +311,7 @@ def _option(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip().isidentifier():
         raise argparse.ArgumentTypeError(
-            f"expected KEY=VALUE (a strategy option, e.g. window_offset=true), got {text!r}")
+            f"expected KEY=VALUE (a strategy option, e.g. gain=0.4), got {text!r}")
     value = value.strip()
     if value.lower() in ("true", "false"):
         return key.strip(), value.lower() == "true"
@@ -507,7 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=_rate, default=0.1, help="input spikes per step, kept in every layer (default 0.1)")
     p.add_argument("--method", default="general", help="apply_init strategy (default general)")
     p.add_argument("--option", dest="options", metavar="KEY=VALUE", type=_option, action="append", default=[],
-                   help="a strategy option, e.g. window_offset=true (repeatable)")
+                   help="a strategy option, e.g. gain=0.4 (repeatable)")
     p.add_argument("--framework", action="append", choices=demo.FRAMEWORKS,
                    help="run only this framework (repeatable; default: every one installed)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights and input spikes (default 0)")
@@ -527,7 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--framework", default="auto", help="snntorch, spikingjelly, norse... (default: detected)")
     p.add_argument("--init", metavar="METHOD", help="run apply_init with METHOD (e.g. general) and show after")
     p.add_argument("--option", dest="options", metavar="KEY=VALUE", type=_option, action="append", default=[],
-                   help="with --init: a strategy option, e.g. window_offset=true (repeatable)")
+                   help="with --init: a strategy option, e.g. gain=0.4 (repeatable)")
     p.add_argument("--target-rate", type=_target_rate, default="preserve",
                    help="with --init: spikes per step for every layer, or preserve (the input's rate; default)")
     p.add_argument("--seed", type=int, default=0, help="seed of the model's init, input spikes and apply_init")

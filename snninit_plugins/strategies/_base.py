@@ -26,7 +26,10 @@ from ..surrogates import SURROGATES, Surrogate
 
 WeightLaw = Literal["normal", "uniform"]
 #: relative rate error within which a deeper layer keeps a similar layer's plan, and within which a planned rate
-#: is carried on as its target (so that the next layer is unaffected)
+#: is carried on as its target (so that the next layer is unaffected). Deep layers are judged within x2; at 0.1%,
+#: a stack whose every layer's input differs (the rise moving later) took two or three evaluations a layer:
+#: with the window options, 2.4 s against 1.9 s (0.99/subtract/0.05/T = 25) and 1.8 s against 0.6 s
+#: (0.9/subtract/0.2/T = 100) to plan 50 layers.
 REUSE_TOLERANCE = 1e-2
 #: "preserve": every layer's target is the rate it receives (the network's input rate).
 TargetRate = float | Sequence[float] | Literal["preserve"]
