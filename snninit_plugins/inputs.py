@@ -184,8 +184,8 @@ class InputMoments:
     @property
     def onset(self) -> float:
         """Steps missing at the window's start against its steady part: the sum of 1 - ``rise``, plus
-        ``rise_delay``."""
-        return float(sum(1.0 - r for r in self.rise)) + self.rise_delay
+        ``rise_delay`` (none below 0: a steady input moved earlier is still steady)."""
+        return max(float(sum(1.0 - r for r in self.rise)) + self.rise_delay, 0.0)
 
     def undelayed(self) -> InputMoments:
         """These moments with ``rise_delay`` made part of the ``rise`` (:func:`shifted_rise`)."""
@@ -238,9 +238,7 @@ def coarse_rise(rise: Sequence[float], step: float) -> tuple[float, ...]:
     """The rise with its cumulative activity A(t) = sum_{s<t} rise_s rounded to ``step`` (its levels are then
     whole multiples of ``step``, and its onset stays within step/2 of the rise's)."""
     cumulative = np.concatenate([[0.0], np.cumsum(np.asarray(rise, dtype=np.float64))])
-    levels = np.clip(np.diff(np.round(cumulative / step) * step), 0.0, 1.0)
-    last = len(levels) - int(np.argmax(levels[::-1] < 1.0 - 1e-9)) if np.any(levels < 1.0 - 1e-9) else 0
-    return tuple(round(float(level), 6) for level in levels[:last])
+    return _without_steady_tail(np.clip(np.diff(np.round(cumulative / step) * step), 0.0, 1.0), 6)
 
 
 def shifted_rise(rise: Sequence[float], by: float) -> tuple[float, ...]:
@@ -252,9 +250,13 @@ def shifted_rise(rise: Sequence[float], by: float) -> tuple[float, ...]:
                                                                   np.ones(n + 1)]))])
     times = np.arange(n + 1) - by
     at = np.interp(times, np.arange(len(cumulative)), cumulative, left=0.0)
-    levels = np.clip(np.diff(at), 0.0, 1.0)
-    last = len(levels) - int(np.argmax(levels[::-1] < 1.0 - 1e-9)) if np.any(levels < 1.0 - 1e-9) else 0
-    return tuple(round(float(level), 4) for level in levels[:last])
+    return _without_steady_tail(np.clip(np.diff(at), 0.0, 1.0), 4)
+
+
+def _without_steady_tail(levels: np.ndarray, digits: int) -> tuple[float, ...]:
+    """A rise's levels, rounded to ``digits``, without the steady (level 1) steps at its end."""
+    below = np.flatnonzero(levels < 1.0 - 1e-9)
+    return tuple(round(float(level), digits) for level in levels[:below[-1] + 1]) if len(below) else ()
 
 
 def noise_factor(beta: float, alpha: float | None, autocorrelation: tuple[float, ...],

@@ -54,6 +54,8 @@ def test_a_rise_moves_by_a_fraction_of_a_step_keeping_its_shape() -> None:
     aligned = moments.aligned_onset()
     assert aligned.rise_delay == 0.0 and abs(aligned.onset - 2.0) <= 0.1 + 1e-9
     assert InputMoments.spikes(0.05, rise=(0.0, 0.0, 0.45)).aligned_onset().onset == pytest.approx(3.0)  # halves up
+    assert InputMoments.spikes(0.05, rise_delay=-0.3).onset == 0.0  # a steady input moved earlier stays steady
+    assert InputMoments.spikes(0.05, rise_delay=0.3).undelayed().rise == pytest.approx((0.7,))
     with pytest.raises(InputSpecError, match="fraction of a step"):
         InputMoments.spikes(0.05, rise=rise, rise_delay=1.5)
 

@@ -219,8 +219,8 @@ class Strategy:
     def drive(self, layer: LayerSpec, moments: InputMoments, mu: float, sigma: float, bias: float = 0.0,
               law: str = "auto") -> SynapticInput:
         """The layer's synaptic input at weight statistics (mu, sigma) and ``bias``. With ``window_onset``, the
-        input's rise is evaluated moved to the nearest whole onset, to 0.1 (:meth:`InputMoments.aligned_onset`; the
-        plan carries the rise where it is on, :meth:`_rise`)."""
+        input's rise is evaluated moved to the nearest whole onset, its cumulative activity to 0.2
+        (:meth:`InputMoments.aligned_onset`; the plan carries the rise where it is on, :meth:`_rise`)."""
         if self.window_onset:
             moments = moments.aligned_onset()
         return SynapticInput(layer.fan_in, mu, sigma, moments, bias=bias, centred_rows=self.rows_centred(layer),
