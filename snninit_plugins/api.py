@@ -357,7 +357,8 @@ def _note_unstable_runs(reports: list[LayerReport], specs: list[LayerSpec], stra
                         n_steps: int | None) -> list[LayerReport]:
     """A note on the last layer of every run of at least :data:`UNSTABLE_RUN` identical layers (same neuron,
     fan-in and rows; planned weights) whose planned (rate, spread) map has a spectral radius above 1
-    (:func:`~snninit_plugins.predictors.layer_jacobian`): a flag, not a cause. In benchmarks/depth.py the 4 such
+    (:func:`~snninit_plugins.predictors.layer_jacobian`): a flag, not a cause. Planned with the window options
+    (the default) no stack of benchmarks/depth.py has one (at most 0.98). Without them, the 4 such
     stacks of 48 end 5-54% below target at layer 50 (one fails), the other 44 at most 82% off with a median worst
     layer of 23% (two fail, radius 0.81 and 0.95); the radius does not tell which weights keep a real stack (with the
     former drift quadrature, a weight std whose plan had radius 0.65 failed beta 0.99, subtract reset, target

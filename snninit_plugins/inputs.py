@@ -185,7 +185,7 @@ class InputMoments:
     def onset(self) -> float:
         """Steps missing at the window's start against its steady part: the sum of 1 - ``rise``, plus
         ``rise_delay`` (none below 0: a steady input moved earlier is still steady)."""
-        return max(float(sum(1.0 - r for r in self.rise)) + self.rise_delay, 0.0)
+        return max(_missing_steps(self.rise) + self.rise_delay, 0.0)
 
     def undelayed(self) -> InputMoments:
         """These moments with ``rise_delay`` made part of the ``rise`` (:func:`shifted_rise`)."""
@@ -208,9 +208,9 @@ class InputMoments:
         of a step per layer, share their evaluations (:meth:`~snninit_plugins.strategies.Strategy.drive`)."""
         if not self.rise and not self.rise_delay:
             return self
-        shape = self.onset - self.rise_delay  # the undelayed rise's onset
-        return dataclasses.replace(self, rise=coarse_rise(shifted_rise(self.rise, round_half_up(self.onset) - shape),
-                                                          EVALUATED_RISE_STEP), rise_delay=0.0)
+        by = round_half_up(self.onset) - _missing_steps(self.rise)  # from the undelayed rise
+        return dataclasses.replace(self, rise=coarse_rise(shifted_rise(self.rise, by), EVALUATED_RISE_STEP),
+                                   rise_delay=0.0)
 
     def late(self, n_steps: int) -> InputMoments:
         """The moments of the window's steady part, after the ``rise``: the same mean over the T steps, so
@@ -223,6 +223,11 @@ class InputMoments:
             raise InputSpecError(f"a rise of {len(self.rise)} steps leaves no steady step in a {n_steps}-step window; "
                                  "give a shorter rise or a longer window")
         return dataclasses.replace(self.scaled(n_steps / (n_steps - self.onset)), rise=())
+
+
+def _missing_steps(rise: Sequence[float]) -> float:
+    """Steps a rise misses against the steady part: the sum of 1 - its levels."""
+    return float(sum(1.0 - r for r in rise))
 
 
 def round_half_up(x: float) -> int:
