@@ -176,3 +176,39 @@ def test_the_transition_rows_are_the_entrywise_interpolated_cdf(beta: float, res
     kernel = density_module._transition(neuron, type(law)(law.weights[smooth], law.means[smooth], law.stds[smooth]),
                                         grid, source)
     assert np.abs(kernel - np.diff(cdf, axis=1)).max() < 1e-13
+
+
+@pytest.mark.parametrize("beta, reset", [(0.99, "subtract"), (1.0, "subtract"), (0.5, "value")])
+def test_a_kernels_rows_alone_are_its_rows(beta: float, reset: str) -> None:
+    """The rows a rise's first step needs (its mass in two cells) equal the full kernel's to rounding: read from
+    the same table points (beta 1 and 0.5: the strided path; 0.99: entry by entry)."""
+    neuron = CanonicalNeuron(beta=beta, reset=reset)
+    law = SynapticInput(256, 0.01, 0.4, InputMoments.spikes(TARGET, unit_spread=0.2)).step_law()
+    grid = density_module._Grid(*density_module._bounds(neuron, [law], 25), neuron.threshold, 160)
+    kernel = density_module._transition(neuron, law, grid, beta * grid.centres + neuron.drive)
+    for cells in (np.array([70, 71]), np.array([0, 1]), np.array([158, 159]), np.arange(40, 90, 7)):
+        rows = density_module._kernel_rows(neuron, law, grid, cells)
+        assert rows.shape == (len(cells), 160)
+        assert np.abs(rows - kernel[cells]).max() < 1e-13
+
+
+def test_a_rise_steps_its_first_level_by_the_occupied_rows_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first step of a rise (from V0) builds two rows per node, not the level's kernel; the rate is the same as
+    with every level's kernel built (to rounding)."""
+    neuron = CanonicalNeuron(beta=0.99, reset="subtract")
+    drive = SynapticInput(256, 0.012, 0.3, InputMoments.spikes(0.05, unit_spread=0.07, rise=(0.0, 0.0, 0.2, 0.8)))
+    sizes: list[int] = []
+    original = density_module._kernel_rows
+
+    def rows(*args: object) -> np.ndarray:
+        sizes.append(len(args[-1]))
+        return original(*args)
+
+    monkeypatch.setattr(density_module, "_kernel_rows", rows)
+    fast = density(neuron, drive, n_steps=25)
+    assert sizes and set(sizes) == {2}
+    monkeypatch.setattr(density_module, "_kernel_rows", lambda neuron, law, grid, cells: density_module._transition(
+        neuron, law, grid, neuron.beta * grid.centres + neuron.drive)[cells])
+    full = density(neuron, drive, n_steps=25)
+    assert fast.rate > 0.01 and fast.rate == pytest.approx(full.rate, rel=1e-12, abs=0)
+    assert np.allclose(fast.rate_profile, full.rate_profile, rtol=0, atol=1e-13)
