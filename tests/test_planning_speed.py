@@ -212,3 +212,43 @@ def test_a_rise_steps_its_first_level_by_the_occupied_rows_only(monkeypatch: pyt
     full = density(neuron, drive, n_steps=25)
     assert fast.rate > 0.01 and fast.rate == pytest.approx(full.rate, rel=1e-12, abs=0)
     assert np.allclose(fast.rate_profile, full.rate_profile, rtol=0, atol=1e-13)
+
+
+def test_light_components_are_tabulated_over_a_shorter_reach(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shot-noise law's light components are evaluated over fewer stds than 9 (fewer normal CDFs), and the table
+    is the one evaluated over 9 stds everywhere, to double precision."""
+    law = SynapticInput(256, 0.01, 0.3, InputMoments.spikes(0.05, unit_spread=0.07)).step_law()
+    reach = density_module._reach(law.weights)
+    assert reach.max() <= 9.0 and reach.min() < 6.0 and np.all(reach[law.weights > 1e-3] > 7.5)
+    u = np.linspace(law.means.min() - 5.0, law.means.max() + 5.0, 1500)
+    short = density_module._cdf_table(law, u, True)
+    monkeypatch.setattr(density_module, "_reach", lambda weights: np.full(len(weights), 9.0))
+    full = density_module._cdf_table(law, u, True)
+    assert np.abs(short - full).max() < 1e-15 and full[-1] == pytest.approx(1.0)
+
+
+def test_a_refined_plan_takes_its_autocorrelation_from_the_refining_evaluation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without centred rows a refined deep layer carries the refining evaluation's output autocorrelation; only
+    layers solved afresh, or whose trend-moved mean met the target at once, take it from a separate coarser
+    evaluation (16 layers of beta 0.99, subtract reset, target 0.05, T = 25: 5 such evaluations for 12 weight means;
+    12 before)."""
+    neuron = CanonicalNeuron(beta=0.99, reset="subtract")
+    strategy = get_strategy("general")
+    coarse, solved = [0], [0]
+    original, weights = base.density, strategy.weights
+
+    def counted(*args: object, **kwargs: object) -> object:
+        coarse[0] += kwargs.get("n_cells") == strategy.AUTOCORRELATION_CELLS and bool(kwargs.get("autocorrelation"))
+        return original(*args, **kwargs)
+
+    def solving(*args: object) -> tuple:
+        solved[0] += 1
+        return weights(*args)
+
+    monkeypatch.setattr(base, "density", counted)
+    monkeypatch.setattr(strategy, "weights", solving)
+    plan = base.plan_network([LayerSpec(f"L{i + 1}", neuron, 256) for i in range(16)], strategy,
+                             InputMoments.spikes(0.05), target_rate=0.05, n_steps=25)
+    moved = len({p.weight_mean for p in plan})  # layers solved, refined or moved along the trend of the last two
+    assert moved >= solved[0] + 6 and all(p.autocorrelation for p in plan)
+    assert coarse[0] <= moved - 4  # (before: one per moved plan)
