@@ -178,40 +178,23 @@ def test_the_transition_rows_are_the_entrywise_interpolated_cdf(beta: float, res
     assert np.abs(kernel - np.diff(cdf, axis=1)).max() < 1e-13
 
 
-@pytest.mark.parametrize("beta, reset", [(0.99, "subtract"), (1.0, "subtract"), (0.5, "value")])
-def test_a_kernels_rows_alone_are_its_rows(beta: float, reset: str) -> None:
-    """The rows a rise's first step needs (its mass in two cells) equal the full kernel's to rounding: read from
-    the same table points (beta 1 and 0.5: the strided path; 0.99: entry by entry)."""
+@pytest.mark.parametrize("beta, reset, rise", [(0.99, "subtract", ()), (1.0, "value", ()), (0.9, "subtract", (0.0, 0.5))])
+def test_the_first_step_fires_from_v0_exactly(beta: float, reset: str, rise: tuple[float, ...]) -> None:
+    """The window's first active step is taken from V0 itself: its firing probability is the input law's tail
+    beyond theta - beta V0 - c (here a rare event, which V0 split between two cell centres overstated), to the
+    CDF table's interpolation."""
     neuron = CanonicalNeuron(beta=beta, reset=reset)
-    law = SynapticInput(256, 0.01, 0.4, InputMoments.spikes(TARGET, unit_spread=0.2)).step_law()
-    grid = density_module._Grid(*density_module._bounds(neuron, [law], 25), neuron.threshold, 160)
-    kernel = density_module._transition(neuron, law, grid, beta * grid.centres + neuron.drive)
-    for cells in (np.array([70, 71]), np.array([0, 1]), np.array([158, 159]), np.arange(40, 90, 7)):
-        rows = density_module._kernel_rows(neuron, law, grid, cells)
-        assert rows.shape == (len(cells), 160)
-        assert np.abs(rows - kernel[cells]).max() < 1e-13
-
-
-def test_a_rise_steps_its_first_level_by_the_occupied_rows_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The first step of a rise (from V0) builds two rows per node, not the level's kernel; the rate is the same as
-    with every level's kernel built (to rounding)."""
-    neuron = CanonicalNeuron(beta=0.99, reset="subtract")
-    drive = SynapticInput(256, 0.012, 0.3, InputMoments.spikes(0.05, unit_spread=0.07, rise=(0.0, 0.0, 0.2, 0.8)))
-    sizes: list[int] = []
-    original = density_module._kernel_rows
-
-    def rows(*args: object) -> np.ndarray:
-        sizes.append(len(args[-1]))
-        return original(*args)
-
-    monkeypatch.setattr(density_module, "_kernel_rows", rows)
-    fast = density(neuron, drive, n_steps=25)
-    assert sizes and set(sizes) == {2}
-    monkeypatch.setattr(density_module, "_kernel_rows", lambda neuron, law, grid, cells: density_module._transition(
-        neuron, law, grid, neuron.beta * grid.centres + neuron.drive)[cells])
-    full = density(neuron, drive, n_steps=25)
-    assert fast.rate > 0.01 and fast.rate == pytest.approx(full.rate, rel=1e-12, abs=0)
-    assert np.allclose(fast.rate_profile, full.rate_profile, rtol=0, atol=1e-13)
+    drive = SynapticInput(256, 0.005, 0.12, InputMoments.spikes(0.05, rise=rise), centred_rows=True)
+    assert drive.drift_spread == 0.0  # one drift node: the profile is that neuron's
+    profile = density(neuron, drive, n_steps=25).rate_profile
+    late = drive.with_moments(drive.moments.late(25))  # the steady part, whose level the rise is relative to
+    level = rise[-1] if rise else 1.0
+    law = late.with_moments(late.moments.scaled(level)).step_law((late.mean - late.bias) * level + late.bias)
+    tail = 1.0 - float(law.cdf(np.array([(neuron.threshold - beta * neuron.v0 - neuron.drive) / neuron.gain]),
+                               left=not neuron.strict)[0])
+    silent = rise.count(0.0)
+    assert 1e-3 < tail < 0.05 and profile[silent] == pytest.approx(tail, rel=1e-3)
+    assert all(r == 0.0 for r in profile[:silent])
 
 
 def test_light_components_are_tabulated_over_a_shorter_reach(monkeypatch: pytest.MonkeyPatch) -> None:

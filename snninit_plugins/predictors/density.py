@@ -283,15 +283,14 @@ def _step_matrix(kernel: np.ndarray, fired: _Fired, out: np.ndarray) -> np.ndarr
 
 
 def _transition(neuron: CanonicalNeuron, law: MixtureLaw, grid: _Grid, source: np.ndarray,
-                out: np.ndarray | None = None, origin: float | None = None) -> np.ndarray:
+                out: np.ndarray | None = None) -> np.ndarray:
     """P(H in cell j | source state i), shape (len(source), cells), where H = source_i + g*x.
 
     ``source`` holds ``beta*V + c`` per source state. Gaussian components are integrated exactly over
     each target cell (their CDF tabulated finely and interpolated); mass beyond the grid is lumped into
     the end cells. Point masses (no active input) are split linearly between the two nearest cell
     centres on their side of the threshold, so that a sub-cell leak still moves them. Written into
-    ``out`` (zeroed first) when given. ``origin``: a point of the CDF table's lattice (the table then starts
-    on it; :func:`_kernel_rows` gives some rows of a kernel on that kernel's own table points).
+    ``out`` (zeroed first) when given.
 
     The table's step is a whole fraction (1/refine) of a cell, and the edges are a cell apart: along a
     row, each edge lies ``refine`` table points after the one before, at the same fraction between two
@@ -324,13 +323,10 @@ def _transition(neuron: CanonicalNeuron, law: MixtureLaw, grid: _Grid, source: n
         refine = 2 if float(smooth.stds.min()) * g > 2 * grid.dv else _TABLE_REFINE
         du = grid.dv / g / refine
         n_edges = grid.n + 1
-        skip = 0 if origin is None else max(math.floor((u_lo - origin) / du), 0)  # table points before u_lo
-        if origin is not None:
-            u_lo = origin + du * skip
         n_tab = max(math.ceil((u_hi - u_lo) / du) + 2, refine * (n_edges - 1) + 2)
         pos = (first - u_lo) / du  # each row's first edge, in table steps
         last_i0 = n_tab - 2 - refine * (n_edges - 1)
-        u = (u_lo if origin is None else origin) + du * np.arange(skip, skip + n_tab)
+        u = u_lo + du * np.arange(n_tab)
         # rows a whole number of table steps apart (checked on the ends first: cheap where they are not)
         span = float(pos[0] - pos[-1])
         whole = round(span / (len(pos) - 1)) if len(pos) > 1 else 0
@@ -385,17 +381,6 @@ def _transition(neuron: CanonicalNeuron, law: MixtureLaw, grid: _Grid, source: n
         np.add.at(out, (rows, left), w * (1 - frac))
         np.add.at(out, (rows, left + 1), w * frac)
     return out
-
-
-def _kernel_rows(neuron: CanonicalNeuron, law: MixtureLaw, grid: _Grid, cells: np.ndarray) -> np.ndarray:
-    """Rows ``cells`` of the kernel :func:`_transition` gives for every cell of ``grid`` (to rounding: read
-    from the same CDF table points, of which only those the rows need are computed).
-
-    A rise's first step starts from V0, mass in two cells: its two rows cost a third of a kernel (at beta 0.99,
-    T = 25, a one-step rise's kernels were half of an evaluation)."""
-    source = neuron.beta * grid.centres + neuron.drive
-    origin = (grid.edges[0] - float(source.max())) / neuron.gain  # the full kernel's table starts there
-    return _transition(neuron, law, grid, source[cells], origin=origin)
 
 
 def _stationary(a: np.ndarray) -> np.ndarray:
@@ -535,18 +520,21 @@ def _firing_probabilities(kernels: np.ndarray, fired: list[_Fired]) -> np.ndarra
     return np.stack([kern[:, f.j0:].sum(axis=1) for kern, f in zip(kernels, fired)])[:, :, None]
 
 
-def _rise_phase(neuron: CanonicalNeuron, p: np.ndarray, grids: list[_Grid], fired: list[_Fired],
+def _rise_phase(neuron: CanonicalNeuron, grids: list[_Grid], fired: list[_Fired],
                 rise: tuple[list[list], list[int]] | None, live: list[int]
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The window's first steps at the rise's levels, every live node at once, from the masses ``p``.
+    """The window's first steps from V0 at the levels of ``rise`` (laws per level, per node; each step's level),
+    every live node at once.
 
     Returns the sums of their pre- and post-reset masses, their firing probabilities (nodes, steps) and the
-    masses after them (zeros, no steps and ``p`` without a rise). A level's kernel is built when a step needs it
-    from masses spread over a quarter of the cells or more; before (the first step, from V0, mass in two cells)
-    only the occupied cells' rows are (:func:`_kernel_rows`): measured at layer 40 of the beta 0.99, subtract
-    reset, target 0.05, T = 25 stack (rise 0.2, 0.8; 10 drift nodes), an evaluation took 21 ms against 24 ms,
-    and planning the stack 1.36 s against 1.58 s (the same plans)."""
-    nodes, cells = p.shape[0], p.shape[-1]
+    masses after them (without steps: zeros, no steps and the masses at V0). The first step is taken from V0
+    itself, by its own kernel row (V0 split between the two nearest cell centres moved part of the mass half a
+    cell towards theta, and the first steps of a sparse neuron fire from the tail of its input law: the rise
+    they give came out too fast, by a grid-dependent amount; at beta 0.99, subtract reset, target 0.05, T = 25
+    the plan carried 8.4, 9.7 and 11.9 missing steps at layer 50 with 120, 160 and 240 cells, 13.0-13.2 from
+    V0 exactly). Later steps use each level's kernel, built once."""
+    nodes, cells = len(grids), grids[0].n
+    p = np.stack([_start(grid, neuron.v0) for grid in grids])[:, None, :]  # (nodes, 1, cells): batched matmul
     if not rise or not rise[1]:
         return np.zeros((nodes, cells)), np.zeros((nodes, cells)), np.zeros((nodes, 0)), p
     level_laws, schedule = rise
@@ -554,13 +542,11 @@ def _rise_phase(neuron: CanonicalNeuron, p: np.ndarray, grids: list[_Grid], fire
     pre = np.zeros((nodes, 1, cells))
     post = np.zeros((nodes, 1, cells))
     rates = np.empty((nodes, len(schedule)))
+    start = np.array([neuron.beta * float(neuron.v0) + neuron.drive])
     for t, j in enumerate(schedule):
         # the pre-reset masses h = p K; the post-reset ones are h R (R per node: its own grid)
-        occupied = [np.flatnonzero(p[row, 0]) for row in range(nodes)]
-        if j not in kernels and 4 * max(len(c) for c in occupied) < cells:
-            # mass in few cells (the first step, from V0): only their rows of K
-            h = np.stack([(p[row, 0, c] @ _kernel_rows(neuron, level_laws[j][k], grid, c))[None]
-                          for row, (k, grid, c) in enumerate(zip(live, grids, occupied))])
+        if t == 0:
+            h = np.stack([_transition(neuron, level_laws[j][k], grid, start) for k, grid in zip(live, grids)])
         else:
             if j not in kernels:  # the level's K, per node on its own grid
                 kernels[j] = np.empty((nodes, cells, cells))
@@ -629,8 +615,9 @@ def _plain_nodes(neuron: CanonicalNeuron, laws: list[MixtureLaw], n_steps: int |
         post = np.stack([_stationary(np.asarray((res.T @ kern.T).T)) for kern, res in zip(kernels, sparse_resets)])
         pre = np.einsum("ki,kij->kj", post, kernels)
     else:
-        p = np.stack([_start(grid, neuron.v0) for grid in grids])[:, None, :]  # (nodes, 1, cells): batched matmul
-        rise_pre, rise_post, rise_rates, p = _rise_phase(neuron, p, grids, fired, rise, live)
+        if not (rise and rise[1]) and n_steps > 1:  # the first step from V0 exactly (_rise_phase), at the steady laws
+            rise = ([laws], [0])
+        rise_pre, rise_post, rise_rates, p = _rise_phase(neuron, grids, fired, rise, live)
         n_steps -= rise_rates.shape[1]  # the steady part's
         if autocovariance is None:
             # p_t = p_{t-1} K R and h_t = p_{t-1} K: by linearity the window's sums need one product per step,
@@ -1402,8 +1389,8 @@ def _after_rise(neuron: CanonicalNeuron, drive: SynapticInput, n_steps: int, **o
     scale by (T - n)/T; the surrogate moment counts the silent steps at V0.
 
     Measured against 512 simulated neurons x 256 samples (beta 0.99, subtract reset, 0.05 spikes/step over
-    T = 25): input silent for 5 steps, rate 0.0497 predicted against 0.0495, every step's rate within 0.0035;
-    input rising as (0, 0, 0.2, 0.6), 0.0507 against 0.0504, every step within 0.0021. In real 50-layer stacks
+    T = 25): input silent for 5 steps, rate 0.0497 predicted against 0.0495, every step's rate within 0.0021;
+    input rising as (0, 0, 0.2, 0.6), 0.0507 against 0.0504, every step within 0.0014. In real 50-layer stacks
     deep layers start late (beta 0.99, subtract reset, target 0.05, T = 25: the input misses 2.8, 7.2, 10.4,
     13.6 and 16.1 steps at layers 10-50), and taking their input as steady over the window gives layers 30-50
     14-42% more than they fire; with a target of 0.1 the input instead starts partly active (about half its
