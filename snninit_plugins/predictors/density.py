@@ -283,14 +283,17 @@ def _step_matrix(kernel: np.ndarray, fired: _Fired, out: np.ndarray) -> np.ndarr
 
 
 def _transition(neuron: CanonicalNeuron, law: MixtureLaw, grid: _Grid, source: np.ndarray,
-                out: np.ndarray | None = None) -> np.ndarray:
+                out: np.ndarray | None = None, extra_source: float | None = None,
+                extra_out: np.ndarray | None = None) -> np.ndarray:
     """P(H in cell j | source state i), shape (len(source), cells), where H = source_i + g*x.
 
     ``source`` holds ``beta*V + c`` per source state. Gaussian components are integrated exactly over
     each target cell (their CDF tabulated finely and interpolated); mass beyond the grid is lumped into
     the end cells. Point masses (no active input) are split linearly between the two nearest cell
     centres on their side of the threshold, so that a sub-cell leak still moves them. Written into
-    ``out`` (zeroed first) when given.
+    ``out`` (zeroed first) when given. ``extra_source``: one more source, whose row is written into ``extra_out``
+    (read from the same table where it lies among ``source``: V0's row for the window's first step costs no
+    table of its own).
 
     The table's step is a whole fraction (1/refine) of a cell, and the edges are a cell apart: along a
     row, each edge lies ``refine`` table points after the one before, at the same fraction between two
@@ -309,9 +312,15 @@ def _transition(neuron: CanonicalNeuron, law: MixtureLaw, grid: _Grid, source: n
     any_atoms = bool(atoms.any())
     if out is None:
         out = np.empty((len(source), grid.n))
+    extra = None if extra_source is None else extra_out.reshape(1, grid.n)
+    if extra is not None and not float(source.min()) <= extra_source <= float(source.max()):
+        _transition(neuron, law, grid, np.array([extra_source]), out=extra)  # outside the table: a table of its own
+        extra = None
     smooth_weight = float(law.weights[~atoms].sum() if any_atoms else law.weights.sum())
     if not smooth_weight > 0:
         out[...] = 0.0
+        if extra is not None:
+            extra[...] = 0.0
     else:
         smooth = law if isinstance(law, MaxPooledLaw | SampledLaw) or not any_atoms else MixtureLaw(
             law.weights[~atoms], law.means[~atoms], law.stds[~atoms])
@@ -339,7 +348,7 @@ def _transition(neuron: CanonicalNeuron, law: MixtureLaw, grid: _Grid, source: n
             i0 = base + whole * np.arange(len(pos) - 1, -1, -1)
             residues = np.unique(np.concatenate([i0 % refine, (i0 + 1) % refine]))
             tab = _cdf_table(smooth, u, neuron.strict,
-                             tuple(residues.tolist()) if len(residues) < refine else None, refine)
+                             tuple(residues.tolist()) if len(residues) < refine and extra is None else None, refine)
             gaps = tab[refine:] - tab[:-refine]
             cells = gaps[:-1] * (1 - frac) + gaps[1:] * frac  # a cell's mass from each table point on
             out[...] = np.lib.stride_tricks.as_strided(
@@ -349,27 +358,48 @@ def _transition(neuron: CanonicalNeuron, law: MixtureLaw, grid: _Grid, source: n
             out[:, 0] = cdf[i0 + refine]
             out[:, -1] = smooth_weight - cdf[i0 + refine * (n_edges - 2)]
         else:
-            i0 = np.clip(np.floor(pos).astype(int), 0, last_i0)
-            frac = (pos - i0)[:, None]
             tab = _cdf_table(smooth, u, neuron.strict)
-            # rows of ``strided``: the table at i, i + refine, i + 2 refine, ... (one per edge)
-            strided = np.lib.stride_tricks.as_strided(
-                tab, shape=(n_tab - refine * (n_edges - 1), n_edges),
-                strides=(tab.strides[0], refine * tab.strides[0]), writeable=False)
-            # the mass in each cell: the table's differences over a cell, interpolated alike; the end cells hold
-            # everything beyond the grid
-            gaps = tab[refine:] - tab[:-refine]
-            cells = np.lib.stride_tricks.as_strided(
-                gaps, shape=(len(gaps) - refine * (n_edges - 2), n_edges - 1),
-                strides=(gaps.strides[0], refine * gaps.strides[0]), writeable=False)
-            np.multiply(cells[i0], 1 - frac, out=out)
-            out += cells[i0 + 1] * frac
-            cdf_first = strided[i0, 1] * (1 - frac[:, 0]) + strided[i0 + 1, 1] * frac[:, 0]
-            cdf_last = strided[i0, -2] * (1 - frac[:, 0]) + strided[i0 + 1, -2] * frac[:, 0]
-            out[:, 0] = cdf_first
-            out[:, -1] = smooth_weight - cdf_last
+            _interpolated_rows(tab, pos, refine, last_i0, smooth_weight, out)
+        if extra is not None:
+            _interpolated_rows(tab, np.array([(grid.edges[0] - extra_source) / g - u_lo]) / du, refine, last_i0,
+                               smooth_weight, extra)
     if not any_atoms:
         return out
+    _add_atoms(neuron, law, grid, source, out)
+    if extra is not None:
+        _add_atoms(neuron, law, grid, np.array([extra_source]), extra)
+    return out
+
+
+def _interpolated_rows(tab: np.ndarray, pos: np.ndarray, refine: int, last_i0: int, smooth_weight: float,
+                       out: np.ndarray) -> None:
+    """:func:`_transition`'s rows from the CDF table ``tab`` (``refine`` points a cell), each row's first edge at
+    table position ``pos``, interpolated linearly; the end cells hold everything beyond the grid."""
+    n_edges = out.shape[1] + 1
+    i0 = np.clip(np.floor(pos).astype(int), 0, last_i0)
+    frac = (pos - i0)[:, None]
+    # rows of ``strided``: the table at i, i + refine, i + 2 refine, ... (one per edge)
+    strided = np.lib.stride_tricks.as_strided(
+        tab, shape=(len(tab) - refine * (n_edges - 1), n_edges),
+        strides=(tab.strides[0], refine * tab.strides[0]), writeable=False)
+    # the mass in each cell: the table's differences over a cell, interpolated alike
+    gaps = tab[refine:] - tab[:-refine]
+    cells = np.lib.stride_tricks.as_strided(
+        gaps, shape=(len(gaps) - refine * (n_edges - 2), n_edges - 1),
+        strides=(gaps.strides[0], refine * gaps.strides[0]), writeable=False)
+    np.multiply(cells[i0], 1 - frac, out=out)
+    out += cells[i0 + 1] * frac
+    cdf_first = strided[i0, 1] * (1 - frac[:, 0]) + strided[i0 + 1, 1] * frac[:, 0]
+    cdf_last = strided[i0, -2] * (1 - frac[:, 0]) + strided[i0 + 1, -2] * frac[:, 0]
+    out[:, 0] = cdf_first
+    out[:, -1] = smooth_weight - cdf_last
+
+
+def _add_atoms(neuron: CanonicalNeuron, law: MixtureLaw, grid: _Grid, source: np.ndarray, out: np.ndarray) -> None:
+    """Adds :func:`_transition`'s point masses (no active input) to its rows ``out``: each split linearly between
+    the two nearest cell centres on its side of the threshold."""
+    g = neuron.gain
+    atoms = law.stds == 0
     rows = np.arange(len(source))
     for w, m in zip(law.weights[atoms], law.means[atoms]):
         h = source + g * m
@@ -380,7 +410,6 @@ def _transition(neuron: CanonicalNeuron, law: MixtureLaw, grid: _Grid, source: n
         frac = pos - left
         np.add.at(out, (rows, left), w * (1 - frac))
         np.add.at(out, (rows, left + 1), w * frac)
-    return out
 
 
 def _stationary(a: np.ndarray) -> np.ndarray:
@@ -521,7 +550,7 @@ def _firing_probabilities(kernels: np.ndarray, fired: list[_Fired]) -> np.ndarra
 
 
 def _rise_phase(neuron: CanonicalNeuron, grids: list[_Grid], fired: list[_Fired],
-                rise: tuple[list[list], list[int]] | None, live: list[int]
+                rise: tuple[list[list], list[int]] | None, live: list[int], from_v0: np.ndarray | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The window's first steps from V0 at the levels of ``rise`` (laws per level, per node; each step's level),
     every live node at once.
@@ -532,7 +561,8 @@ def _rise_phase(neuron: CanonicalNeuron, grids: list[_Grid], fired: list[_Fired]
     cell towards theta, and the first steps of a sparse neuron fire from the tail of its input law: the rise
     they give came out too fast, by a grid-dependent amount; at beta 0.99, subtract reset, target 0.05, T = 25
     the plan carried 8.4, 9.7 and 11.9 missing steps at layer 50 with 120, 160 and 240 cells, 13.0-13.2 from
-    V0 exactly). Later steps use each level's kernel, built once."""
+    V0 exactly). Later steps use each level's kernel, built once. ``from_v0``: the first step's rows (nodes, 1,
+    cells), when they were read off the steady kernels' tables (:func:`_transition`'s ``extra_source``)."""
     nodes, cells = len(grids), grids[0].n
     p = np.stack([_start(grid, neuron.v0) for grid in grids])[:, None, :]  # (nodes, 1, cells): batched matmul
     if not rise or not rise[1]:
@@ -546,7 +576,8 @@ def _rise_phase(neuron: CanonicalNeuron, grids: list[_Grid], fired: list[_Fired]
     for t, j in enumerate(schedule):
         # the pre-reset masses h = p K; the post-reset ones are h R (R per node: its own grid)
         if t == 0:
-            h = np.stack([_transition(neuron, level_laws[j][k], grid, start) for k, grid in zip(live, grids)])
+            h = from_v0 if from_v0 is not None else np.stack(
+                [_transition(neuron, level_laws[j][k], grid, start) for k, grid in zip(live, grids)])
         else:
             if j not in kernels:  # the level's K, per node on its own grid
                 kernels[j] = np.empty((nodes, cells, cells))
@@ -591,8 +622,12 @@ def _plain_nodes(neuron: CanonicalNeuron, laws: list[MixtureLaw], n_steps: int |
         return results
     grids = [_Grid(*_bounds(neuron, [laws[k]], n_steps), neuron.threshold, n_cells) for k in live]
     kernels = np.empty((len(live), n_cells, n_cells))
+    # over a window whose first step is at the steady laws, that step's rows from V0 (_rise_phase), on the way
+    from_v0 = np.empty((len(live), 1, n_cells)) if n_steps is not None and n_steps > 1 and not (rise and rise[1]) else None
     for row, (k, grid) in enumerate(zip(live, grids)):
-        _transition(neuron, laws[k], grid, neuron.beta * grid.centres + neuron.drive, out=kernels[row])
+        _transition(neuron, laws[k], grid, neuron.beta * grid.centres + neuron.drive, out=kernels[row],
+                    extra_source=None if from_v0 is None else neuron.beta * float(neuron.v0) + neuron.drive,
+                    extra_out=None if from_v0 is None else from_v0[row])
     sparse_resets = ([_reset_matrix(neuron, grid) for grid in grids]
                      if n_steps is None or autocovariance is not None else None)
     fired = [_Fired(neuron, grid) for grid in grids]
@@ -615,9 +650,9 @@ def _plain_nodes(neuron: CanonicalNeuron, laws: list[MixtureLaw], n_steps: int |
         post = np.stack([_stationary(np.asarray((res.T @ kern.T).T)) for kern, res in zip(kernels, sparse_resets)])
         pre = np.einsum("ki,kij->kj", post, kernels)
     else:
-        if not (rise and rise[1]) and n_steps > 1:  # the first step from V0 exactly (_rise_phase), at the steady laws
+        if from_v0 is not None:  # the first step from V0 exactly (_rise_phase), at the steady laws
             rise = ([laws], [0])
-        rise_pre, rise_post, rise_rates, p = _rise_phase(neuron, grids, fired, rise, live)
+        rise_pre, rise_post, rise_rates, p = _rise_phase(neuron, grids, fired, rise, live, from_v0)
         n_steps -= rise_rates.shape[1]  # the steady part's
         if autocovariance is None:
             # p_t = p_{t-1} K R and h_t = p_{t-1} K: by linearity the window's sums need one product per step,
