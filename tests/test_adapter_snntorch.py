@@ -28,6 +28,7 @@ from torch import nn
 import snninit_plugins.api as api
 from snninit_plugins import InfeasibleTargetError, UnknownFrameworkError, apply_init
 from snninit_plugins.simulator import LayerActivity, bernoulli_spikes, layer_activity
+from snninit_plugins.strategies._base import REUSE_TOLERANCE
 
 T, B, RATE = 25, 32, 0.1
 DEPTH, WIDTH = 20, 256
@@ -194,7 +195,7 @@ def test_deep_leaky_mlp_sequential_collapses_before_and_fires_at_the_target_afte
     assert [(layer.synapses, layer.name) for layer in report] == [((str(2 * i),), str(2 * i + 1)) for i in range(DEPTH)]
     for layer in report:
         assert layer.fan_in == WIDTH and layer.neuron_class == "Leaky"
-        assert layer.plan.rate == pytest.approx(RATE, rel=0.02)
+        assert layer.plan.rate == pytest.approx(RATE, rel=REUSE_TOLERANCE)  # a deep layer's planning tolerance
 
     after = activities(record_steps(model, x))
     show("MLP Sequential after", after)
@@ -247,7 +248,7 @@ def test_convnet_pairs_the_tutorial_layers_and_its_readout_is_silent_before(styl
     assert [layer.fan_in for layer in report] == [25, 12 * 25, 1024]
     assert not report.skipped
     for layer in report:
-        assert layer.plan.rate == pytest.approx(report.input.mean, rel=0.02)
+        assert layer.plan.rate == pytest.approx(report.input.mean, rel=REUSE_TOLERANCE)
 
 
 @pytest.mark.parametrize("style", ["sequential", "tutorial"])
