@@ -326,7 +326,7 @@ class Strategy:
         step = (moments.unit_spread - s1) / (s1 - s0)
         return m1 + min(max(step, -1.0), 2.0) * (m1 - m0)
 
-    #: relative rate error within which a similar layer's plan is reused as it is (:data:`REUSE_TOLERANCE`)
+    #: rate error (|log(rate / target)|) within which a similar layer's plan is reused as it is (:data:`REUSE_TOLERANCE`)
     REUSE_TOLERANCE: ClassVar[float] = REUSE_TOLERANCE
     #: relative rate error to which a layer solved afresh is solved (a stack's first layer: within 1% of its
     #: target with centred rows, measured, is the acceptance criterion)
